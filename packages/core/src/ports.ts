@@ -46,3 +46,12 @@ export interface QueueConsumer {
   start(queue: string, handler: QueueHandler, options?: { batchSize?: number; concurrency?: number }): void;
   stop(): Promise<void>;
 }
+
+/** Structured logger (pino-compatible subset). Fields must be metadata only: never bodies, keys or tokens. */
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+  child(bindings: object): Logger;
+}

@@ -1,1 +1,2 @@
-export {};
+export * from "./app.ts";
+export type { IncomingRequest, ResponseStream, Route } from "./uws/http.ts";
