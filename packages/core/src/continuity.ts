@@ -1,0 +1,67 @@
+/**
+ * Thread continuity: which request fields tie a request to upstream state
+ * that only one account holds (prompt cache, encrypted reasoning and
+ * compaction blobs, websocket response chains). Anchors are listed strongest
+ * first; the gateway stores only their hashes.
+ */
+
+export type AnchorKind = "turn_state" | "previous_response" | "session" | "window" | "prompt_cache";
+
+export interface Anchor {
+  kind: AnchorKind;
+  value: string;
+}
+
+/** Session headers in the order peers trust them; the generic ones are never forwarded upstream. */
+export const SESSION_HEADERS = [
+  "session-id",
+  "session_id",
+  "thread-id",
+  "x-codex-session-id",
+  "x-session-id",
+  "x-session-affinity",
+  "x-codex-conversation-id",
+  "conversation_id",
+] as const;
+
+/** Headers that carry continuity to us but mean nothing to the upstream. */
+export const GENERIC_CONTINUITY_HEADERS = new Set([
+  "x-session-id",
+  "x-session-affinity",
+  "x-codex-session-id",
+]);
+
+const MAX_ANCHOR_LENGTH = 512;
+
+function clean(v: unknown): string | undefined {
+  if (typeof v !== "string") return undefined;
+  const t = v.trim();
+  return t.length > 0 && t.length <= MAX_ANCHOR_LENGTH ? t : undefined;
+}
+
+/**
+ * Example: the Codex CLI sends `session-id: <uuid>` and the same uuid as
+ * `prompt_cache_key` → anchors `[session <uuid>, prompt_cache <uuid>]`.
+ */
+export function extractAnchors(
+  headers: Readonly<Record<string, string | undefined>>,
+  body: { previous_response_id?: unknown; prompt_cache_key?: unknown } | undefined,
+): Anchor[] {
+  const anchors: Anchor[] = [];
+  const turnState = clean(headers["x-codex-turn-state"]);
+  if (turnState) anchors.push({ kind: "turn_state", value: turnState });
+  const prev = clean(body?.previous_response_id);
+  if (prev) anchors.push({ kind: "previous_response", value: prev });
+  for (const name of SESSION_HEADERS) {
+    const v = clean(headers[name]);
+    if (v) {
+      anchors.push({ kind: "session", value: v });
+      break;
+    }
+  }
+  const window = clean(headers["x-codex-window-id"]);
+  if (window) anchors.push({ kind: "window", value: window });
+  const cacheKey = clean(body?.prompt_cache_key);
+  if (cacheKey) anchors.push({ kind: "prompt_cache", value: cacheKey });
+  return anchors;
+}
