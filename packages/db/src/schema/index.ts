@@ -1,0 +1,14 @@
+export * from "./api-keys.table.ts";
+export * from "./audit-events.table.ts";
+export * from "./columns.ts";
+export type * from "./database.ts";
+export * from "./instance-settings.table.ts";
+export * from "./pool-assignments.table.ts";
+export * from "./pools.table.ts";
+export * from "./quota-windows.table.ts";
+export * from "./request-attempts.table.ts";
+export * from "./request-records.table.ts";
+export type * from "./schema-migrations.table.ts";
+export * from "./thread-affinities.table.ts";
+export * from "./upstream-account-models.table.ts";
+export * from "./upstream-accounts.table.ts";
