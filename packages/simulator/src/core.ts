@@ -260,13 +260,15 @@ export class SimulatorCore {
   // ---- authentication -------------------------------------------------------------------------------
 
   /** Resolves the bearer to an account, or the 401/403 the real backend would answer. */
-  authenticate(headers: Record<string, string>): Authenticated | JsonOutcome {
+  authenticate(headers: Record<string, string>, entry?: RequestLogEntry): Authenticated | JsonOutcome {
     const auth = headers["authorization"];
     if (!auth || auth.length < 8 || auth.slice(0, 7).toLowerCase() !== "bearer ") {
       return jsonOutcome(401, err.UNAUTHORIZED);
     }
     const rec = this.tokens.access.get(auth.slice(7).trim());
     if (!rec) return jsonOutcome(401, err.UNAUTHORIZED);
+    // Logged even when refused, so tests can see which account's token was turned away.
+    if (entry) entry.accountId = rec.account.id;
     if (rec.invalidated) return jsonOutcome(401, err.TOKEN_INVALIDATED);
     if (rec.expired || rec.exp <= this.clock.now()) return jsonOutcome(401, err.TOKEN_EXPIRED);
     const account = rec.account;
@@ -335,7 +337,7 @@ export class SimulatorCore {
   }
 
   handleResponsesHttp(req: SimRequest, entry: RequestLogEntry | undefined): Outcome {
-    const auth = this.authenticate(req.headers);
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const account = auth.account;
     if (entry) entry.accountId = account.id;
@@ -408,8 +410,8 @@ export class SimulatorCore {
   // ---- websocket --------------------------------------------------------------------------------
 
   /** Checks a websocket upgrade; returns the session to attach, or the refusal. */
-  openWebsocket(req: SimRequest): WsSession | JsonOutcome {
-    const auth = this.authenticate(req.headers);
+  openWebsocket(req: SimRequest, entry?: RequestLogEntry): WsSession | JsonOutcome {
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const beta = req.headers["openai-beta"] ?? "";
     if (!beta.includes("responses_websockets")) {
@@ -787,7 +789,7 @@ export class SimulatorCore {
   // ---- JSON endpoints --------------------------------------------------------------------------
 
   handleCompact(req: SimRequest, entry: RequestLogEntry | undefined): Outcome {
-    const auth = this.authenticate(req.headers);
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const account = auth.account;
     if (entry) entry.accountId = account.id;
@@ -832,8 +834,8 @@ export class SimulatorCore {
     ]);
   }
 
-  handleModels(req: SimRequest): Outcome {
-    const auth = this.authenticate(req.headers);
+  handleModels(req: SimRequest, entry?: RequestLogEntry): Outcome {
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const a = auth.account;
     const fault = this.faults.take({ route: "models", transport: "http", accountId: a.id });
@@ -845,8 +847,8 @@ export class SimulatorCore {
     return jsonOutcome(200, a.modelsBody, ["etag", a.modelsEtag, "x-models-etag", a.modelsEtag]);
   }
 
-  handleUsage(req: SimRequest): Outcome {
-    const auth = this.authenticate(req.headers);
+  handleUsage(req: SimRequest, entry?: RequestLogEntry): Outcome {
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const a = auth.account;
     const fault = this.faults.take({ route: "usage", transport: "http", accountId: a.id });
@@ -860,8 +862,8 @@ export class SimulatorCore {
     );
   }
 
-  handleAccountsCheck(req: SimRequest): Outcome {
-    const auth = this.authenticate(req.headers);
+  handleAccountsCheck(req: SimRequest, entry?: RequestLogEntry): Outcome {
+    const auth = this.authenticate(req.headers, entry);
     if ("type" in auth) return auth;
     const a = auth.account;
     return jsonOutcome(

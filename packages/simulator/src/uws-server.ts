@@ -136,11 +136,11 @@ export function startServer(
 
   http("/backend-api/codex/responses", "post", (r, e) => core.handleResponsesHttp(r, e), false);
   http("/backend-api/codex/responses/compact", "post", (r, e) => core.handleCompact(r, e), false);
-  http("/backend-api/codex/models", "get", (r) => core.handleModels(r));
+  http("/backend-api/codex/models", "get", (r, e) => core.handleModels(r, e));
   for (const p of ["/backend-api/wham/usage", "/api/codex/usage", "/wham/usage"]) {
-    http(p, "get", (r) => core.handleUsage(r));
+    http(p, "get", (r, e) => core.handleUsage(r, e));
   }
-  http("/backend-api/wham/accounts/check", "get", (r) => core.handleAccountsCheck(r));
+  http("/backend-api/wham/accounts/check", "get", (r, e) => core.handleAccountsCheck(r, e));
   http("/oauth/token", "post", (r) => auth.token(r));
   http("/oauth/authorize", "get", (r) => auth.authorize(r));
   http("/oauth/revoke", "post", (r) => auth.revoke(r));
@@ -170,7 +170,7 @@ export function startServer(
       const entry = core.logRequest(simReq, undefined, 0);
       const result = closing
         ? ({ type: "json", status: 503, headers: [], body: "", delayMs: 0 } as JsonOutcome)
-        : core.openWebsocket(simReq);
+        : core.openWebsocket(simReq, entry);
       if ("type" in result) {
         if (entry) {
           entry.status = result.status;
