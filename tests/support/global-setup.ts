@@ -1,4 +1,13 @@
-// Filled in by the foundation work: creates this run's database template and starts the AWS emulator.
-export default async function setup(): Promise<() => Promise<void>> {
-  return async () => {};
+// Global setup of the integration project: creates this run's database template and starts the AWS emulator.
+import type { TestProject } from "vitest/node";
+import { setupDatabaseTemplate } from "./db.ts";
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Database half (tests/support/db.ts): this run's migrated template, dropped with every clone at teardown.
+  const database = await setupDatabaseTemplate();
+  project.provide("databaseTemplateUrl", database.templateUrl);
+
+  return async () => {
+    await database.teardown();
+  };
 }
