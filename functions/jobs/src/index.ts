@@ -1,1 +1,2 @@
-export {};
+export * from "./ingest-request-records.ts";
+export * from "./purge-affinities.ts";

@@ -21,3 +21,4 @@ export * from "./schema/index.ts";
 export { type TransactionOptions, withTransaction } from "./transaction.ts";
 export type { Db, DbOrTx, Tx } from "./types.ts";
 export { redactDatabaseUrl } from "./url.ts";
+export * from "./repositories/gateway.repository.ts";

@@ -4,6 +4,8 @@
  */
 import { Agent, type Dispatcher, request } from "undici";
 
+export type { Dispatcher };
+
 export interface UpstreamResponse {
   status: number;
   /** Lower-case names; repeated headers joined by ", ". */

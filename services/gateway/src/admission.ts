@@ -1,0 +1,88 @@
+/**
+ * Admission per route class (a bulkhead per process): at most `concurrency`
+ * requests of a class run at once, up to `queue` more wait up to
+ * `queueTimeoutMs`, and anything beyond is refused at once with 503
+ * `server_is_overloaded` and a Retry-After, before any upstream work.
+ */
+import { DomainError } from "@codex-pooler/core";
+
+export type RouteClass = "stream" | "websocket" | "compact" | "other";
+
+export interface BulkheadLimits {
+  concurrency: number;
+  queue: number;
+  queueTimeoutMs: number;
+}
+
+export const DEFAULT_BULKHEADS: Record<RouteClass, BulkheadLimits> = {
+  stream: { concurrency: 2048, queue: 4096, queueTimeoutMs: 10_000 },
+  websocket: { concurrency: 1024, queue: 1024, queueTimeoutMs: 10_000 },
+  compact: { concurrency: 64, queue: 128, queueTimeoutMs: 10_000 },
+  other: { concurrency: 256, queue: 512, queueTimeoutMs: 5_000 },
+};
+
+export class Bulkhead {
+  #running = 0;
+  readonly #waiting: Array<{ grant: () => void; timer: NodeJS.Timeout }> = [];
+
+  constructor(
+    readonly routeClass: RouteClass,
+    readonly limits: BulkheadLimits,
+  ) {}
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves with a release function; rejects with server_is_overloaded. Call release exactly once. */
+  acquire(): Promise<() => void> {
+    if (this.#running < this.limits.concurrency) {
+      this.#running++;
+      return Promise.resolve(this.#releaser());
+    }
+    if (this.#waiting.length >= this.limits.queue) return Promise.reject(overloaded());
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          clearTimeout(waiter.timer);
+          this.#running++;
+          resolve(this.#releaser());
+        },
+        timer: setTimeout(() => {
+          const i = this.#waiting.indexOf(waiter);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(overloaded());
+        }, this.limits.queueTimeoutMs),
+      };
+      this.#waiting.push(waiter);
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#running--;
+      const next = this.#waiting.shift();
+      if (next) next.grant();
+    };
+  }
+}
+
+function overloaded(): DomainError {
+  return new DomainError("server_is_overloaded", { retryAfterSeconds: 1 });
+}
+
+export function createBulkheads(limits: Record<RouteClass, BulkheadLimits> = DEFAULT_BULKHEADS) {
+  return {
+    stream: new Bulkhead("stream", limits.stream),
+    websocket: new Bulkhead("websocket", limits.websocket),
+    compact: new Bulkhead("compact", limits.compact),
+    other: new Bulkhead("other", limits.other),
+  } satisfies Record<RouteClass, Bulkhead>;
+}

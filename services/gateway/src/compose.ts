@@ -1,0 +1,138 @@
+/**
+ * Composition root of the gateway: builds the state, the relay and the
+ * routes from what the host gives it (configuration, database, queue
+ * producer, secret box) and starts listening.
+ */
+import { randomBytes } from "node:crypto";
+import type { AppConfig } from "@codex-pooler/config";
+import { type Clock, type IdPrefix, type Logger, newId, type QueueProducer } from "@codex-pooler/core";
+import { createGatewayRepository, type DatabaseHandle } from "@codex-pooler/db";
+import { createUpstreamAgent, refreshTokens } from "@codex-pooler/upstream";
+import { createBulkheads } from "./admission.ts";
+import { type RunningGateway, startGateway } from "./app.ts";
+import { KeyAuthenticator } from "./auth/keys.ts";
+import { RequestRecorder } from "./records.ts";
+import { createCompactHandler } from "./relay/compact.ts";
+import { createResponsesHandler, type ResponsesDeps } from "./relay/responses.ts";
+import { createModelsHandler, createUsageHandler } from "./routes/catalog.ts";
+import { AffinityStore } from "./state/affinity.ts";
+import { Registry } from "./state/registry.ts";
+import { type TokenSealer, TokenVault } from "./state/tokens.ts";
+import type { Route } from "./uws/http.ts";
+
+export interface ComposeOptions {
+  config: Readonly<AppConfig>;
+  logger: Logger;
+  database: DatabaseHandle;
+  producer: QueueProducer;
+  sealer: TokenSealer;
+  clock?: Clock;
+  /** Overrides for tests. */
+  port?: number;
+  host?: string;
+  registryIntervalMs?: number;
+}
+
+export interface CodexGateway extends RunningGateway {
+  readonly registry: Registry;
+  readonly recorder: RequestRecorder;
+  stop(graceMs?: number): Promise<void>;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+const random = { bytes: (n: number) => randomBytes(n) };
+
+/** Request bodies: Codex replays whole histories, so allow large ones, but bound them. */
+export const BODY_LIMITS = { maxCompressedBytes: 32 * 1024 * 1024, maxDecodedBytes: 64 * 1024 * 1024 };
+
+export async function startCodexGateway(options: ComposeOptions): Promise<CodexGateway> {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const repo = createGatewayRepository(options.database.db);
+  const registry = new Registry(repo, clock, logger);
+  await registry.start(options.registryIntervalMs ?? 2000);
+  const agent = createUpstreamAgent();
+  const tokens = new TokenVault(
+    repo,
+    registry,
+    options.sealer,
+    (refreshToken, reason) =>
+      refreshTokens({ authBaseUrl: config.upstream.authBaseUrl, refreshToken, reason, dispatcher: agent }),
+    clock,
+    logger,
+  );
+  const keys = new KeyAuthenticator(repo, clock);
+  const affinity = new AffinityStore(repo, clock, logger);
+  const recorder = new RequestRecorder({
+    queue: config.aws.requestRecordsQueue,
+    producer: options.producer,
+    logger,
+  });
+  const bulkheads = createBulkheads();
+  const ids = (prefix: IdPrefix) => newId(prefix, clock, random);
+
+  const deps: ResponsesDeps = {
+    registry,
+    tokens,
+    upstream: { baseUrl: config.upstream.baseUrl, agent },
+    clock,
+    logger,
+    keys,
+    affinity,
+    recorder,
+    bulkhead: bulkheads.stream,
+    newId: ids,
+    limits: { maxDecodedBytes: BODY_LIMITS.maxDecodedBytes },
+    commitDeadlineMs: 3000,
+  };
+  const compactDeps: ResponsesDeps = { ...deps, bulkhead: bulkheads.compact };
+  const catalogDeps = { keys, registry, clock, newId: ids };
+
+  const responses = createResponsesHandler(deps);
+  const compact = createCompactHandler(compactDeps);
+  const models = createModelsHandler(catalogDeps);
+  const usage = createUsageHandler(catalogDeps);
+  const big = BODY_LIMITS.maxCompressedBytes;
+  const routes: Route[] = [
+    { method: "POST", pattern: "/backend-api/codex/responses", handler: responses, bodyLimit: big },
+    { method: "POST", pattern: "/backend-api/codex/v1/responses", handler: responses, bodyLimit: big },
+    { method: "POST", pattern: "/backend-api/codex/responses/compact", handler: compact, bodyLimit: big },
+    { method: "POST", pattern: "/backend-api/codex/v1/responses/compact", handler: compact, bodyLimit: big },
+    { method: "GET", pattern: "/backend-api/codex/models", handler: models },
+    { method: "GET", pattern: "/backend-api/codex/v1/models", handler: models },
+    { method: "GET", pattern: "/backend-api/wham/usage", handler: usage },
+    { method: "GET", pattern: "/wham/usage", handler: usage },
+    { method: "GET", pattern: "/api/codex/usage", handler: usage },
+  ];
+
+  const gateway = await startGateway({
+    host: options.host ?? config.http.host,
+    port: options.port ?? config.http.port,
+    logger,
+    database: options.database,
+    routes,
+    defaultBodyLimit: 1024 * 1024,
+  });
+
+  // last_used_at: one write per key per interval, never on the request path.
+  const touch = setInterval(() => {
+    const used = keys.drainTouched();
+    if (used.length > 0) repo.touchKeys(used, new Date(clock.now())).catch(() => {});
+  }, 30_000);
+  touch.unref();
+
+  return {
+    port: gateway.port,
+    registry,
+    recorder,
+    drain: (graceMs) => gateway.drain(graceMs),
+    close: () => gateway.close(),
+    async stop(graceMs = 2000) {
+      clearInterval(touch);
+      registry.stop();
+      await gateway.drain(graceMs);
+      await recorder.close();
+      await agent.close();
+    },
+  };
+}

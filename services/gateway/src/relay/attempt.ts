@@ -1,0 +1,135 @@
+/**
+ * One upstream attempt over HTTP: token, request, status handling, and the
+ * evidence every answer carries (quota headers, 429 bodies, auth failures).
+ * It stops at the response body: the transport decides how to relay it.
+ */
+import { type Clock, exhaustionWindows, type Logger, parseQuotaHeaders } from "@codex-pooler/core";
+import {
+  classifyHttpFailure,
+  type Dispatcher,
+  type Failure,
+  readCapped,
+  sendUpstream,
+  type UpstreamResponse,
+  upstreamRequestHeaders,
+} from "@codex-pooler/upstream";
+import type { Registry } from "../state/registry.ts";
+import { AccountUnavailableError, type TokenVault } from "../state/tokens.ts";
+
+export interface UpstreamTarget {
+  baseUrl: string;
+  agent: Dispatcher;
+}
+
+export interface AttemptDeps {
+  registry: Registry;
+  tokens: TokenVault;
+  upstream: UpstreamTarget;
+  clock: Clock;
+  logger: Logger;
+}
+
+export type HttpAttemptResult =
+  | { kind: "ok"; response: UpstreamResponse; dispatchedAt: number; headersAt: number }
+  /** An HTTP failure answer, already read and classified; `body` is safe to relay for client errors. */
+  | { kind: "failed"; failure: Failure; status: number; body: string; headers: Record<string, string> }
+  /** Token unavailable, or the connection failed before any answer. */
+  | { kind: "unavailable"; code: string; retryable: boolean };
+
+/** Records what an upstream answer tells about the account. */
+export function learnFromHeaders(
+  deps: AttemptDeps,
+  accountId: string,
+  headers: Record<string, string>,
+): void {
+  const now = deps.clock.now();
+  const obs = parseQuotaHeaders((n) => headers[n], Object.keys(headers), now);
+  if (obs) deps.registry.observeQuota(accountId, obs);
+}
+
+export async function applyFailure(deps: AttemptDeps, accountId: string, failure: Failure): Promise<void> {
+  const now = deps.clock.now();
+  switch (failure.kind) {
+    case "usage_limit":
+      deps.registry.observeQuota(
+        accountId,
+        exhaustionWindows(failure.usageLimit ?? { resetAt: null, planType: undefined }, now),
+      );
+      break;
+    case "deactivated":
+      await deps.registry
+        .setStatus(accountId, "disabled", "account_deactivated")
+        .catch((err: unknown) => deps.logger.warn({ err, accountId }, "could not persist account status"));
+      break;
+    case "server":
+    case "network":
+    case "rate_limited":
+    case "unauthorized":
+      deps.registry.recordFailure(accountId, failure.kind);
+      break;
+    default:
+      break;
+  }
+}
+
+export async function httpAttempt(
+  deps: AttemptDeps,
+  accountId: string,
+  request: {
+    path: string;
+    method: "GET" | "POST";
+    clientHeaders: Readonly<Record<string, string>>;
+    body?: Buffer | string;
+    stream: boolean;
+    signal: AbortSignal;
+    /** After a 401 token_expired on this account: refresh before sending. */
+    forceRefreshFrom?: number;
+  },
+): Promise<HttpAttemptResult> {
+  const account = deps.registry.account(accountId);
+  if (!account) return { kind: "unavailable", code: "account_unknown", retryable: true };
+  let token: string;
+  try {
+    const t =
+      request.forceRefreshFrom !== undefined
+        ? await deps.tokens.refresh(accountId, "unauthorized_recovery", request.forceRefreshFrom)
+        : await deps.tokens.accessToken(accountId);
+    token = t.token;
+  } catch (err) {
+    if (err instanceof AccountUnavailableError)
+      return { kind: "unavailable", code: err.code, retryable: true };
+    throw err;
+  }
+  const headers = upstreamRequestHeaders(
+    request.clientHeaders,
+    { accessToken: token, chatgptAccountId: account.row.chatgptAccountId },
+    { stream: request.stream },
+  );
+  const dispatchedAt = deps.clock.now();
+  deps.registry.markUsed(accountId);
+  let response: UpstreamResponse;
+  try {
+    response = await sendUpstream({
+      baseUrl: deps.upstream.baseUrl,
+      path: request.path,
+      method: request.method,
+      headers,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+      signal: request.signal,
+      dispatcher: deps.upstream.agent,
+    });
+  } catch (err) {
+    if (request.signal.aborted) return { kind: "unavailable", code: "client_aborted", retryable: false };
+    deps.registry.recordFailure(accountId, "network");
+    deps.logger.warn({ accountId, code: (err as { code?: string }).code }, "upstream connection failed");
+    return { kind: "unavailable", code: "upstream_unreachable", retryable: true };
+  }
+  const headersAt = deps.clock.now();
+  learnFromHeaders(deps, accountId, response.headers);
+  if (response.status >= 200 && response.status < 300)
+    return { kind: "ok", response, dispatchedAt, headersAt };
+  const body = await readCapped(response.body);
+  const failure = classifyHttpFailure(response.status, body, deps.clock.now());
+  await applyFailure(deps, accountId, failure);
+  return { kind: "failed", failure, status: response.status, body, headers: response.headers };
+}

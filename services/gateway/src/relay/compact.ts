@@ -1,0 +1,150 @@
+/**
+ * POST /backend-api/codex/responses/compact — direct compaction (JSON in,
+ * JSON out). Same key, admission, continuity and account selection as the
+ * streaming route; the upstream's JSON answer is relayed whole. The peers
+ * strip `store`, `stream` and `include` before calling it; so do we.
+ */
+import { DomainError, extractAnchors, stripAccountBoundItems } from "@codex-pooler/core";
+import { startAttempt, startRecord } from "../records.ts";
+import { hashAnchor } from "../state/affinity.ts";
+import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
+import { httpAttempt } from "./attempt.ts";
+import { dispatch } from "./dispatch.ts";
+import { errorBody, parseResponsesBody, type ResponsesDeps } from "./responses.ts";
+
+export function createCompactHandler(deps: ResponsesDeps, route = "responses_compact") {
+  return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
+    const startedAt = deps.clock.now();
+    const requestId = deps.newId("req");
+    const abort = new AbortController();
+    res.onAbort(() => abort.abort());
+    const record = startRecord({
+      id: requestId,
+      route,
+      transport: "http_json",
+      originator: req.headers["originator"],
+      startedAt,
+    });
+    let release: (() => void) | undefined;
+    let last: { status: number; body: string; code: string } | undefined;
+    const fail = (err: DomainError) => {
+      record.status = "rejected";
+      record.httpStatus = err.status;
+      record.errorCode = err.code;
+      const headers: Array<[string, string]> = [["x-request-id", requestId]];
+      if (err.retryAfterSeconds !== undefined) headers.push(["retry-after", String(err.retryAfterSeconds)]);
+      res.json(err.status, errorBody(err, requestId), headers);
+    };
+    try {
+      const key = await deps.keys.authenticate(req.headers["authorization"]);
+      record.apiKeyId = key.keyId;
+      record.poolId = key.poolId;
+      const pool = deps.registry.pool(key.poolId);
+      if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
+      release = await deps.bulkhead.acquire();
+      const body = parseResponsesBody(
+        await res.body(),
+        req.headers["content-encoding"],
+        deps.limits.maxDecodedBytes,
+      );
+      record.model = body.model ?? null;
+      const { store: _s, stream: _t, include: _i, ...rest } = body.json;
+      const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
+        hashAnchor,
+      );
+      await dispatch({
+        pool,
+        model: body.model,
+        anchors,
+        seedText: req.headers["session-id"] ?? requestId,
+        now: () => deps.clock.now(),
+        registry: deps.registry,
+        affinity: deps.affinity,
+        exhausted: () => {
+          record.httpStatus = 502;
+          record.errorCode = last?.code ?? "upstream_error";
+          res.json(502, errorBody(new DomainError("upstream_error"), requestId), [
+            ["x-request-id", requestId],
+          ]);
+        },
+        attempt: async (ctx) => {
+          const payload = ctx.moved ? { ...rest, input: stripAccountBoundItems(rest["input"]).input } : rest;
+          const attempt = startAttempt(record, {
+            id: deps.newId("att"),
+            attemptNo: ctx.attemptNo,
+            accountId: ctx.accountId,
+            startedAt: deps.clock.now(),
+          });
+          const result = await httpAttempt(deps, ctx.accountId, {
+            path: "/codex/responses/compact",
+            method: "POST",
+            clientHeaders: req.headers,
+            body: JSON.stringify(payload),
+            stream: false,
+            signal: abort.signal,
+          });
+          attempt.durationMs = deps.clock.now() - attempt.startedAt;
+          if (result.kind === "unavailable") {
+            attempt.status = result.retryable ? "retryable_failed" : "cancelled";
+            attempt.errorCode = result.code;
+            last = { status: 503, body: "", code: result.code };
+            return result.retryable ? { kind: "retry" } : { kind: "done" };
+          }
+          if (result.kind === "failed") {
+            attempt.httpStatus = result.status;
+            attempt.errorCode = result.failure.code;
+            last = { status: result.status, body: result.body, code: result.failure.code };
+            if (result.failure.retryable) {
+              attempt.status = "retryable_failed";
+              return { kind: "retry" };
+            }
+            record.httpStatus = result.status;
+            record.errorCode = result.failure.code;
+            res.json(
+              result.status,
+              safeJson(result.body) ?? errorBody(new DomainError("upstream_error"), requestId),
+              [["x-request-id", requestId]],
+            );
+            return { kind: "done" };
+          }
+          const text = await result.response.body.text();
+          attempt.httpStatus = result.response.status;
+          attempt.status = "succeeded";
+          attempt.ttfbMs = result.headersAt - attempt.startedAt;
+          record.accountId = ctx.accountId;
+          record.status = "succeeded";
+          record.httpStatus = result.response.status;
+          record.ttfbMs = deps.clock.now() - startedAt;
+          record.gatewayOverheadMs = result.dispatchedAt - startedAt;
+          deps.registry.recordSuccess(ctx.accountId);
+          res.writeHead(result.response.status, [
+            ["content-type", "application/json"],
+            ["x-request-id", requestId],
+          ]);
+          res.end(text);
+          return { kind: "done" };
+        },
+      });
+    } catch (err) {
+      if (err instanceof DomainError) fail(err);
+      else {
+        deps.logger.error({ err, requestId }, "compact route failed");
+        fail(new DomainError("internal_error"));
+      }
+    } finally {
+      release?.();
+      record.completedAt = deps.clock.now();
+      record.durationMs = record.completedAt - startedAt;
+      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
+      deps.recorder.record(record);
+    }
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,500 @@
+/**
+ * POST /backend-api/codex/responses — the Codex route over HTTP.
+ *
+ * Per request, a small state machine:
+ *   before dispatch → dispatched, nothing sent to the client → output sent.
+ * Failover to the next candidate happens only in the first two states. The
+ * upstream's preamble events (response.created, in_progress, rate limits)
+ * are held back until the first output event, so a failure before any
+ * output is still invisible to the client; after that, bytes are relayed as
+ * they arrive with backpressure, and an upstream failure becomes one
+ * well-formed `response.failed` event — never a replay on another account.
+ */
+import {
+  DomainError,
+  extractAnchors,
+  type Logger,
+  parseRateLimitEvent,
+  stripAccountBoundItems,
+} from "@codex-pooler/core";
+import {
+  decodeBody,
+  isClientVisibleResponseHeader,
+  SseWatcher,
+  type SseWatcher as SseWatcherType,
+  type StreamSignal,
+  sseFrame,
+  type TokenUsage,
+} from "@codex-pooler/upstream";
+import type { Bulkhead } from "../admission.ts";
+import type { KeyAuthenticator } from "../auth/keys.ts";
+import {
+  type AttemptRecord,
+  type RequestRecord,
+  type RequestRecorder,
+  startAttempt,
+  startRecord,
+} from "../records.ts";
+import type { AffinityStore } from "../state/affinity.ts";
+import { hashAnchor } from "../state/affinity.ts";
+import type { Registry } from "../state/registry.ts";
+import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
+import { type AttemptDeps, httpAttempt } from "./attempt.ts";
+import { dispatch } from "./dispatch.ts";
+
+export interface ResponsesDeps extends AttemptDeps {
+  keys: KeyAuthenticator;
+  affinity: AffinityStore;
+  registry: Registry;
+  recorder: RequestRecorder;
+  bulkhead: Bulkhead;
+  logger: Logger;
+  newId: (prefix: "req" | "att") => string;
+  limits: { maxDecodedBytes: number };
+  /** Commit held-back preamble events after this long even without output. */
+  commitDeadlineMs: number;
+}
+
+export interface ParsedResponsesBody {
+  raw: Buffer;
+  json: Record<string, unknown>;
+  model: string | undefined;
+}
+
+/** Decodes and parses a Responses request body; DomainError on bad input. */
+export function parseResponsesBody(
+  raw: Buffer,
+  contentEncoding: string | undefined,
+  maxDecodedBytes: number,
+): ParsedResponsesBody {
+  const decoded = decodeBody(raw, contentEncoding, { maxDecodedBytes });
+  let json: unknown;
+  try {
+    json = JSON.parse(decoded.toString("utf8"));
+  } catch {
+    throw new DomainError("invalid_json");
+  }
+  if (!json || typeof json !== "object" || Array.isArray(json)) {
+    throw new DomainError("invalid_request", { message: "The request body must be a JSON object." });
+  }
+  const obj = json as Record<string, unknown>;
+  const model = obj["model"];
+  if (model !== undefined && (typeof model !== "string" || model.length === 0 || model.length > 200)) {
+    throw new DomainError("invalid_request", {
+      param: "model",
+      message: "`model` must be a non-empty string.",
+    });
+  }
+  return { raw: decoded, json: obj, model: model as string | undefined };
+}
+
+const STREAM_HEADERS: Array<[string, string]> = [
+  ["content-type", "text/event-stream; charset=utf-8"],
+  ["cache-control", "no-cache"],
+];
+
+function failureEvent(sequence: number, code: string, message: string): string {
+  return sseFrame("response.failed", {
+    sequence_number: sequence,
+    response: { id: null, object: "response", status: "failed", error: { code, message }, usage: null },
+  });
+}
+
+export function createResponsesHandler(deps: ResponsesDeps, route = "responses") {
+  return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
+    const startedAt = deps.clock.now();
+    const requestId = deps.newId("req");
+    const abort = new AbortController();
+    res.onAbort(() => abort.abort());
+
+    const record = startRecord({
+      id: requestId,
+      route,
+      transport: "http_sse",
+      originator: req.headers["originator"],
+      startedAt,
+    });
+    let release: (() => void) | undefined;
+    let lastFailure: { status: number; body: string; code: string } | undefined;
+    let refreshFor: string | undefined;
+
+    const answerError = (err: DomainError) => {
+      record.status = err.status === 499 ? "cancelled" : "rejected";
+      record.httpStatus = err.status;
+      record.errorCode = err.code;
+      const headers: Array<[string, string]> = [["x-request-id", requestId]];
+      if (err.retryAfterSeconds !== undefined) headers.push(["retry-after", String(err.retryAfterSeconds)]);
+      res.json(err.status, errorBody(err, requestId), headers);
+    };
+
+    try {
+      const key = await deps.keys.authenticate(req.headers["authorization"]);
+      record.apiKeyId = key.keyId;
+      record.poolId = key.poolId;
+      const pool = deps.registry.pool(key.poolId);
+      if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
+      release = await deps.bulkhead.acquire();
+      const body = parseResponsesBody(
+        await res.body(),
+        req.headers["content-encoding"],
+        deps.limits.maxDecodedBytes,
+      );
+      record.model = body.model ?? null;
+      const catalog = deps.registry.catalog(pool.row.id);
+      if (body.model !== undefined && catalog.size > 0 && !catalog.has(body.model)) {
+        throw new DomainError("model_not_found", {
+          param: "model",
+          message: `The model \`${body.model}\` is not available in this pool.`,
+        });
+      }
+      const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
+        hashAnchor,
+      );
+      let strippedBody: Buffer | undefined;
+
+      await dispatch({
+        pool,
+        model: body.model,
+        anchors,
+        seedText: req.headers["session-id"] ?? requestId,
+        now: () => deps.clock.now(),
+        registry: deps.registry,
+        affinity: deps.affinity,
+        exhausted: () => {
+          if (lastFailure) {
+            record.httpStatus = lastFailure.status;
+            record.errorCode = lastFailure.code;
+            res.json(
+              lastFailure.status >= 500 || lastFailure.status === 401 ? 502 : lastFailure.status,
+              upstreamErrorBody(lastFailure, requestId),
+              [
+                ["x-request-id", requestId],
+                ...(lastFailure.status === 429 ? ([["retry-after", "5"]] as Array<[string, string]>) : []),
+              ],
+            );
+          } else answerError(new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
+        },
+        attempt: async (ctx) => {
+          if (abort.signal.aborted) return { kind: "done" };
+          let payload = body.raw;
+          if (ctx.moved) {
+            strippedBody ??= Buffer.from(
+              JSON.stringify({ ...body.json, input: stripAccountBoundItems(body.json["input"]).input }),
+            );
+            payload = strippedBody;
+          }
+          const attempt = startAttempt(record, {
+            id: deps.newId("att"),
+            attemptNo: ctx.attemptNo,
+            accountId: ctx.accountId,
+            startedAt: deps.clock.now(),
+          });
+          const previousGeneration =
+            refreshFor === ctx.accountId
+              ? deps.registry.account(ctx.accountId)?.row.credentialGeneration
+              : undefined;
+          refreshFor = undefined;
+          const result = await httpAttempt(deps, ctx.accountId, {
+            path: "/codex/responses",
+            method: "POST",
+            clientHeaders: req.headers,
+            body: payload,
+            stream: true,
+            signal: abort.signal,
+            ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
+          });
+          const finish = () => {
+            attempt.durationMs = deps.clock.now() - attempt.startedAt;
+          };
+          if (result.kind === "unavailable") {
+            attempt.errorCode = result.code;
+            attempt.status = result.retryable ? "retryable_failed" : "cancelled";
+            finish();
+            lastFailure = { status: 503, body: "", code: result.code };
+            return result.retryable ? { kind: "retry" } : { kind: "done" };
+          }
+          if (result.kind === "failed") {
+            attempt.httpStatus = result.status;
+            attempt.errorCode = result.failure.code;
+            finish();
+            if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
+              // The access token expired early: refresh it (once, everywhere) and retry this account.
+              attempt.status = "retryable_failed";
+              lastFailure = { status: result.status, body: result.body, code: "token_expired" };
+              refreshFor = ctx.accountId;
+              return { kind: "retry", sameAccount: true };
+            }
+            lastFailure = { status: result.status, body: result.body, code: result.failure.code };
+            if (result.failure.retryable) {
+              attempt.status = "retryable_failed";
+              return { kind: "retry" };
+            }
+            // The request itself was refused: the client gets the upstream's answer.
+            record.httpStatus = result.status;
+            record.errorCode = result.failure.code;
+            record.accountId = ctx.accountId;
+            res.json(result.status, upstreamClientErrorBody(result.body, result.failure.code, requestId), [
+              ["x-request-id", requestId],
+            ]);
+            return { kind: "done" };
+          }
+          lastFailure = undefined;
+          return relayStream(deps, res, result, {
+            record,
+            attempt,
+            requestId,
+            abort,
+            accountId: ctx.accountId,
+            startedAt,
+          });
+        },
+      });
+    } catch (err) {
+      if (err instanceof DomainError) answerError(err);
+      else {
+        deps.logger.error({ err, requestId }, "responses route failed");
+        if (res.headSent) res.destroy();
+        else answerError(new DomainError("internal_error"));
+      }
+    } finally {
+      release?.();
+      record.completedAt = deps.clock.now();
+      record.durationMs = record.completedAt - startedAt;
+      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
+      deps.recorder.record(record);
+    }
+  };
+}
+
+interface RelayContext {
+  record: RequestRecord;
+  attempt: AttemptRecord;
+  requestId: string;
+  abort: AbortController;
+  accountId: string;
+  startedAt: number;
+}
+
+async function relayStream(
+  deps: ResponsesDeps,
+  res: ResponseStream,
+  result: Extract<Awaited<ReturnType<typeof httpAttempt>>, { kind: "ok" }>,
+  ctx: RelayContext,
+): Promise<{ kind: "done" } | { kind: "retry" }> {
+  const { record, attempt } = ctx;
+  const upstream = result.response;
+  let committed = false;
+  let outputSeen = false;
+  let terminal: StreamSignal | undefined;
+  let retryableBeforeOutput = false;
+  let usage: TokenUsage | undefined;
+  const held: Buffer[] = [];
+  let firstUpstreamByteAt: number | undefined;
+
+  const watcher: SseWatcherType = new SseWatcher((signal) => {
+    switch (signal.kind) {
+      case "output":
+        outputSeen = true;
+        break;
+      case "rate_limits": {
+        const obs = parseRateLimitEvent(signal.event, deps.clock.now());
+        if (obs) deps.registry.observeQuota(ctx.accountId, obs);
+        break;
+      }
+      case "completed":
+        terminal = signal;
+        usage = signal.usage;
+        break;
+      case "incomplete":
+        terminal = signal;
+        usage = signal.usage;
+        break;
+      case "failed":
+        terminal = signal;
+        usage = signal.usage;
+        if (!outputSeen && isRetryableFailure(signal.code)) retryableBeforeOutput = true;
+        break;
+      default:
+        break;
+    }
+  });
+
+  const headers: Array<[string, string]> = [...STREAM_HEADERS, ["x-request-id", ctx.requestId]];
+  for (const [k, v] of Object.entries(upstream.headers))
+    if (isClientVisibleResponseHeader(k)) headers.push([k, v]);
+
+  const commit = () => {
+    if (committed || res.finished) return;
+    committed = true;
+    record.ttfbMs = deps.clock.now() - ctx.startedAt;
+    attempt.ttfbMs = deps.clock.now() - attempt.startedAt;
+    record.gatewayOverheadMs =
+      result.dispatchedAt -
+      ctx.startedAt +
+      (firstUpstreamByteAt !== undefined ? deps.clock.now() - firstUpstreamByteAt : 0);
+    res.writeHead(200, headers);
+    for (const chunk of held.splice(0)) res.write(chunk);
+  };
+  const deadline = setTimeout(commit, deps.commitDeadlineMs);
+
+  try {
+    for await (const chunk of upstream.body) {
+      const buf = chunk as Buffer;
+      firstUpstreamByteAt ??= deps.clock.now();
+      watcher.push(buf);
+      if (!committed) {
+        if (retryableBeforeOutput) {
+          // Nothing reached the client: let another account answer.
+          upstream.body.destroy();
+          attempt.status = "retryable_failed";
+          attempt.errorCode =
+            terminal?.kind === "failed" ? (terminal.code ?? "response_failed") : "response_failed";
+          attempt.durationMs = deps.clock.now() - attempt.startedAt;
+          deps.registry.recordFailure(ctx.accountId, "server");
+          return { kind: "retry" };
+        }
+        held.push(buf);
+        if (outputSeen || terminal) commit();
+        continue;
+      }
+      if (!res.write(buf)) await res.drained();
+      if (res.aborted) break;
+    }
+  } catch (err) {
+    if (!ctx.abort.signal.aborted)
+      deps.logger.warn(
+        { accountId: ctx.accountId, code: (err as { code?: string }).code },
+        "upstream stream broke",
+      );
+  } finally {
+    clearTimeout(deadline);
+  }
+
+  attempt.durationMs = deps.clock.now() - attempt.startedAt;
+  attempt.httpStatus = 200;
+  record.accountId = ctx.accountId;
+  record.httpStatus = 200;
+
+  if (res.aborted || ctx.abort.signal.aborted) {
+    upstream.body.destroy();
+    attempt.status = "cancelled";
+    record.status = "cancelled";
+    record.errorCode = "client_disconnected";
+    attempt.usage = usage ?? null;
+    record.usage = usage ?? null;
+    return { kind: "done" };
+  }
+
+  if (!terminal) {
+    if (!committed) {
+      // The body ended (or broke) before any output: invisible to the client, try elsewhere.
+      attempt.status = "retryable_failed";
+      attempt.errorCode = "stream_incomplete";
+      deps.registry.recordFailure(ctx.accountId, "server");
+      return { kind: "retry" };
+    }
+    // Output already reached the client: end with one well-formed failure event, never a replay.
+    res.write(
+      failureEvent(
+        watcher.lastSequenceNumber + 1,
+        "stream_disconnected",
+        "The upstream stream ended before the response completed.",
+      ),
+    );
+    res.end();
+    attempt.status = "failed";
+    attempt.errorCode = "stream_disconnected";
+    record.status = "failed";
+    record.errorCode = "stream_disconnected";
+    deps.registry.recordFailure(ctx.accountId, "server");
+    return { kind: "done" };
+  }
+
+  commit();
+  res.end();
+  attempt.usage = usage ?? null;
+  record.usage = usage ?? null;
+  const t = terminal as StreamSignal;
+  if (t.kind === "completed" || t.kind === "incomplete") {
+    attempt.status = "succeeded";
+    record.status = "succeeded";
+    deps.registry.recordSuccess(ctx.accountId);
+  } else if (t.kind === "failed") {
+    attempt.status = "failed";
+    attempt.errorCode = t.code ?? "response_failed";
+    record.status = "failed";
+    record.errorCode = attempt.errorCode;
+  }
+  return { kind: "done" };
+}
+
+const RETRYABLE_BEFORE_OUTPUT = new Set([
+  "server_error",
+  "server_is_overloaded",
+  "slow_down",
+  "rate_limit_exceeded",
+  "usage_limit_reached",
+  "insufficient_quota",
+  "overloaded_error",
+  "upstream_request_timeout",
+]);
+
+function isRetryableFailure(code: string | undefined): boolean {
+  return code !== undefined && RETRYABLE_BEFORE_OUTPUT.has(code);
+}
+
+/**
+ * The Codex error envelope. A pool-wide usage limit uses the upstream's own
+ * shape (`type: usage_limit_reached`, `resets_at`), which the Codex CLI turns
+ * into "You've hit your usage limit … try again at <time>".
+ */
+export function errorBody(err: DomainError, requestId: string): Record<string, unknown> {
+  return {
+    error: {
+      message: err.message,
+      type: err.code === "usage_limit_reached" ? "usage_limit_reached" : err.type,
+      param: err.param ?? null,
+      code: err.code,
+      ...(err.extra ?? {}),
+      request_id: requestId,
+    },
+  };
+}
+
+/**
+ * The Codex CLI reads a usage-limit 429 as `{"error":{"type":"usage_limit_reached","resets_at":…}}`;
+ * other upstream failures become a fixed message with the upstream's (allow-listed) code.
+ */
+function upstreamErrorBody(
+  failure: { status: number; body: string; code: string },
+  requestId: string,
+): Record<string, unknown> {
+  return {
+    error: {
+      message: "The upstream request failed on every account tried.",
+      type: failure.status === 429 ? "rate_limit_error" : "server_error",
+      param: null,
+      code: failure.code,
+      request_id: requestId,
+    },
+  };
+}
+
+/** A 4xx caused by the request: the upstream's JSON is relayed (it explains the problem), else a fixed text. */
+function upstreamClientErrorBody(body: string, code: string, requestId: string): unknown {
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    if (parsed && typeof parsed === "object") return { ...parsed, request_id: requestId };
+  } catch {
+    // fall through
+  }
+  return {
+    error: {
+      message: "The upstream refused the request.",
+      type: "invalid_request_error",
+      param: null,
+      code,
+      request_id: requestId,
+    },
+  };
+}

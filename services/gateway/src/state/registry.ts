@@ -1,0 +1,208 @@
+/**
+ * The gateway's in-memory view of pools and accounts: reloaded from Postgres
+ * every few seconds (so operator changes and other processes' evidence
+ * arrive), and updated at once by this process's own evidence (quota
+ * headers, 429s, auth failures), which is also persisted. Routing reads only
+ * memory: no database round trip on the hot path.
+ */
+import type {
+  AccountStatus,
+  AccountView,
+  Clock,
+  Logger,
+  QuotaObservation,
+  QuotaWindow,
+} from "@codex-pooler/core";
+import type { AccountRow, GatewayRepository, PoolSettingsRow } from "@codex-pooler/db";
+
+interface WindowEntry {
+  window: QuotaWindow;
+  observedAt: number;
+}
+
+export interface AccountState {
+  row: AccountRow;
+  windows: Map<string, WindowEntry>;
+  models: Map<string, Record<string, unknown>>;
+  planType: string | null;
+  circuitFailures: number;
+  circuitOpenUntil: number;
+  lastUsedAt: number;
+}
+
+export interface PoolState {
+  row: PoolSettingsRow;
+  /** Accounts with an active assignment to this pool. */
+  accountIds: string[];
+}
+
+export interface CircuitPolicy {
+  failureThreshold: number;
+  openMs: number;
+  /** A 429 rate limit (not exhaustion) parks the account briefly even on the first one. */
+  rateLimitedMs: number;
+}
+
+export const DEFAULT_CIRCUIT: CircuitPolicy = { failureThreshold: 3, openMs: 30_000, rateLimitedMs: 10_000 };
+
+const windowKey = (w: QuotaWindow) => `${w.limitId}/${w.kind}`;
+
+export class Registry {
+  #pools = new Map<string, PoolState>();
+  #accounts = new Map<string, AccountState>();
+  #timer: NodeJS.Timeout | undefined;
+  #loaded = false;
+
+  constructor(
+    private readonly repo: GatewayRepository,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly circuit: CircuitPolicy = DEFAULT_CIRCUIT,
+  ) {}
+
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Loads once, then every `intervalMs`. */
+  async start(intervalMs = 2000): Promise<void> {
+    await this.reload();
+    this.#timer = setInterval(() => {
+      this.reload().catch((err: unknown) =>
+        this.logger.warn({ err }, "registry reload failed; keeping the last view"),
+      );
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  async reload(): Promise<void> {
+    const snap = await this.repo.loadSnapshot();
+    const pools = new Map<string, PoolState>();
+    for (const row of snap.pools) pools.set(row.id, { row, accountIds: [] });
+    for (const a of snap.assignments)
+      if (a.status === "active") pools.get(a.poolId)?.accountIds.push(a.accountId);
+
+    const accounts = new Map<string, AccountState>();
+    for (const row of snap.accounts) {
+      const prev = this.#accounts.get(row.id);
+      accounts.set(row.id, {
+        row,
+        windows: new Map(prev?.windows ?? []),
+        models: new Map(),
+        planType: row.planType,
+        circuitFailures: prev?.circuitFailures ?? 0,
+        circuitOpenUntil: prev?.circuitOpenUntil ?? 0,
+        lastUsedAt: prev?.lastUsedAt ?? 0,
+      });
+    }
+    for (const q of snap.quota) {
+      const state = accounts.get(q.accountId);
+      if (!state) continue;
+      const key = windowKey(q.window);
+      const mine = state.windows.get(key);
+      // Newer evidence wins, whichever process saw it.
+      if (!mine || mine.observedAt < q.observedAt)
+        state.windows.set(key, { window: q.window, observedAt: q.observedAt });
+    }
+    for (const m of snap.models) accounts.get(m.accountId)?.models.set(m.slug, m.info);
+    this.#pools = pools;
+    this.#accounts = accounts;
+    this.#loaded = true;
+  }
+
+  pool(poolId: string): PoolState | undefined {
+    return this.#pools.get(poolId);
+  }
+
+  account(accountId: string): AccountState | undefined {
+    return this.#accounts.get(accountId);
+  }
+
+  /** Routing views of the pool's accounts. */
+  views(poolId: string): AccountView[] {
+    const pool = this.#pools.get(poolId);
+    if (!pool) return [];
+    const out: AccountView[] = [];
+    for (const id of pool.accountIds) {
+      const a = this.#accounts.get(id);
+      if (!a) continue;
+      out.push({
+        id,
+        status: a.row.status,
+        assigned: true,
+        models: a.models.size > 0 ? new Set(a.models.keys()) : null,
+        quota: [...a.windows.values()].map((e) => e.window),
+        circuitOpenUntil: a.circuitOpenUntil,
+        lastUsedAt: a.lastUsedAt,
+      });
+    }
+    return out;
+  }
+
+  /** The pool's model catalog: every model some assigned, active account reported (first report wins). */
+  catalog(poolId: string): Map<string, Record<string, unknown>> {
+    const out = new Map<string, Record<string, unknown>>();
+    const pool = this.#pools.get(poolId);
+    if (!pool) return out;
+    for (const id of [...pool.accountIds].sort()) {
+      const a = this.#accounts.get(id);
+      if (!a || a.row.status !== "active") continue;
+      for (const [slug, info] of a.models) if (!out.has(slug)) out.set(slug, info);
+    }
+    return out;
+  }
+
+  quotaWindows(accountId: string): QuotaWindow[] {
+    return [...(this.#accounts.get(accountId)?.windows.values() ?? [])].map((e) => e.window);
+  }
+
+  markUsed(accountId: string): void {
+    const a = this.#accounts.get(accountId);
+    if (a) a.lastUsedAt = this.clock.now();
+  }
+
+  /** Applies quota evidence now and persists it in the background. */
+  observeQuota(accountId: string, observation: QuotaObservation): void {
+    const a = this.#accounts.get(accountId);
+    if (!a) return;
+    for (const w of observation.windows)
+      a.windows.set(windowKey(w), { window: w, observedAt: observation.observedAt });
+    if (observation.planType) a.planType = observation.planType;
+    this.repo
+      .saveQuota(accountId, observation)
+      .catch((err: unknown) => this.logger.warn({ err, accountId }, "could not persist quota evidence"));
+  }
+
+  /** Account-level state change (reauth needed, deactivated): in memory now, persisted, audited by the repository. */
+  async setStatus(accountId: string, status: AccountStatus, reason: string): Promise<void> {
+    const a = this.#accounts.get(accountId);
+    if (a) a.row = { ...a.row, status };
+    await this.repo.setAccountStatus(accountId, status, reason);
+  }
+
+  replaceRow(row: AccountRow): void {
+    const a = this.#accounts.get(row.id);
+    if (a) a.row = row;
+  }
+
+  recordSuccess(accountId: string): void {
+    const a = this.#accounts.get(accountId);
+    if (!a) return;
+    a.circuitFailures = 0;
+    a.circuitOpenUntil = 0;
+  }
+
+  recordFailure(accountId: string, kind: "server" | "network" | "rate_limited" | "unauthorized"): void {
+    const a = this.#accounts.get(accountId);
+    if (!a) return;
+    const now = this.clock.now();
+    a.circuitFailures++;
+    if (kind === "rate_limited")
+      a.circuitOpenUntil = Math.max(a.circuitOpenUntil, now + this.circuit.rateLimitedMs);
+    if (a.circuitFailures >= this.circuit.failureThreshold) a.circuitOpenUntil = now + this.circuit.openMs;
+  }
+}
