@@ -519,7 +519,8 @@ export class SimulatorCore {
         if (entry) entry.responseId = id;
         const names = new Map(callNames);
         for (const c of calls) names.set(c.callId, c.name);
-        s.responses.set(id, { lastUserText, callNames: names, contextTokens: usage.input + usage.output });
+        // A prewarm reports zero usage, yet what it carried is context for the next request.
+        s.responses.set(id, { lastUserText, callNames: names, contextTokens: inputTokens + usage.output });
         if (s.responses.size > MAX_WS_RECORDS) {
           const oldest = s.responses.keys().next().value;
           if (oldest !== undefined) s.responses.delete(oldest);

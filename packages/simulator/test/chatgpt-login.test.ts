@@ -88,9 +88,10 @@ describe("Codex CLI in ChatGPT-login mode against the simulator over HTTPS", () 
 
     const posts = sim.requests({ accountId: b.id, path: "/backend-api/codex/responses", transport: "http" });
     const turn = posts.find((e) => e.method === "POST");
-    expect(turn?.contentEncoding).toBe("zstd");
-    expect((turn?.body as { store?: unknown }).store).toBe(false);
-    expect(turn?.outcome).toBe("completed");
-    expect(turn?.headers["authorization"]).toBe(`Bearer ${sim.account(b.id).accessToken}`);
+    if (!turn) throw new Error("no HTTP turn after the refused upgrade");
+    expect(turn.contentEncoding).toBe("zstd");
+    expect((turn.body as { store?: unknown }).store).toBe(false);
+    expect(turn.outcome).toBe("completed");
+    expect(turn.headers["authorization"]).toBe(`Bearer ${sim.account(b.id).accessToken}`);
   });
 });
