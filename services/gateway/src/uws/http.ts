@@ -10,6 +10,7 @@
  * - backpressure is surfaced (`write` returns false, `drained()` waits for
  *   onWritable) and nothing is touched after an abort.
  */
+import { DomainError } from "@codex-pooler/core";
 import uws from "uWebSockets.js";
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
@@ -24,9 +25,10 @@ export interface IncomingRequest {
   readonly remoteAddress: string;
 }
 
-export class BodyTooLargeError extends Error {
+/** The body passed the route's limit: a 413 `body_too_large` for the client. */
+export class BodyTooLargeError extends DomainError {
   constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
+    super("body_too_large");
     this.name = "BodyTooLargeError";
   }
 }
