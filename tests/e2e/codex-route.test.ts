@@ -3,8 +3,9 @@
  * HTTP clients: streaming, failover before output, failure events after
  * output, client aborts, and bad input.
  */
-import { gzipSync } from "node:zlib";
+
 import { readFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
 
@@ -60,7 +61,9 @@ describe("streaming through the pool", () => {
     const zst = readFileSync(new URL("../fixtures/zstd/request.json.zst", import.meta.url));
     const r1 = await post(zst, { "content-encoding": "zstd" });
     expect(outputText(await readSse(r1))).toBe("PONG");
-    const r2 = await post(gzipSync(Buffer.from(JSON.stringify(userTurn("sim: reply GZ")))), { "content-encoding": "gzip" });
+    const r2 = await post(gzipSync(Buffer.from(JSON.stringify(userTurn("sim: reply GZ")))), {
+      "content-encoding": "gzip",
+    });
     expect(outputText(await readSse(r2))).toBe("GZ");
   });
 
@@ -86,14 +89,30 @@ describe("streaming through the pool", () => {
 describe("bad input", () => {
   it.each([
     ["no key", {}, undefined, 401, "missing_api_key"],
-    ["unknown key", { authorization: `Bearer sk-cxp-000000000000-${"a".repeat(43)}` }, undefined, 401, "invalid_api_key"],
+    [
+      "unknown key",
+      { authorization: `Bearer sk-cxp-000000000000-${"a".repeat(43)}` },
+      undefined,
+      401,
+      "invalid_api_key",
+    ],
     ["malformed JSON", {}, "{nope", 400, "invalid_json"],
-    ["model not in the pool", {}, JSON.stringify(userTurn("x", { model: "no-such-model" })), 400, "model_not_found"],
+    [
+      "model not in the pool",
+      {},
+      JSON.stringify(userTurn("x", { model: "no-such-model" })),
+      400,
+      "model_not_found",
+    ],
   ])("%s", async (_name, headers, body, status, code) => {
     const h: Record<string, string> = { ...(headers as Record<string, string>) };
     const res = await fetch(`${stack.codexBaseUrl}/responses`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...("authorization" in h ? {} : _name === "no key" ? {} : { authorization: `Bearer ${stack.key}` }), ...h },
+      headers: {
+        "content-type": "application/json",
+        ...("authorization" in h ? {} : _name === "no key" ? {} : { authorization: `Bearer ${stack.key}` }),
+        ...h,
+      },
       body: body ?? JSON.stringify(userTurn("x")),
     });
     expect(res.status).toBe(status);
@@ -112,7 +131,9 @@ describe("bad input", () => {
   });
 
   it("answers a JSON 404 for unknown backend paths", async () => {
-    const res = await fetch(`${stack.baseUrl}/backend-api/ps/plugins/installed`, { headers: { authorization: `Bearer ${stack.key}` } });
+    const res = await fetch(`${stack.baseUrl}/backend-api/ps/plugins/installed`, {
+      headers: { authorization: `Bearer ${stack.key}` },
+    });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });

@@ -4,3 +4,4 @@ export * from "./failures.ts";
 export * from "./hygiene.ts";
 export * from "./oauth.ts";
 export * from "./sse.ts";
+export * from "./websocket.ts";

@@ -13,6 +13,7 @@ import {
   type RunningHttpServer,
   startHttpServer,
 } from "./uws/http.ts";
+import { registerWebsocket, type WsRoute } from "./uws/websocket.ts";
 
 export interface ReadinessProbe {
   /** Resolves when the database answered `select 1` within `timeoutMs`. */
@@ -26,6 +27,7 @@ export interface GatewayOptions {
   database: ReadinessProbe;
   /** Extra routes (the Codex and /v1 surfaces). */
   routes?: Route[];
+  websockets?: WsRoute[];
   defaultBodyLimit?: number;
 }
 
@@ -78,6 +80,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const server: RunningHttpServer = await startHttpServer(options.host, options.port, {
     routes: [...health, ...(options.routes ?? [])],
+    configure: (app) => {
+      for (const ws of options.websockets ?? []) {
+        registerWebsocket(app, ws, (err) => log.error({ err }, "websocket upgrade failed"));
+      }
+    },
     defaultBodyLimit: options.defaultBodyLimit ?? 1024 * 1024,
     fallback: (req, res) => {
       sendError(

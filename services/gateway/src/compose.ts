@@ -14,6 +14,7 @@ import { KeyAuthenticator } from "./auth/keys.ts";
 import { RequestRecorder } from "./records.ts";
 import { createCompactHandler } from "./relay/compact.ts";
 import { createResponsesHandler, type ResponsesDeps } from "./relay/responses.ts";
+import { createWebsocketDecider, OpenSockets } from "./relay/websocket.ts";
 import { createModelsHandler, createUsageHandler } from "./routes/catalog.ts";
 import { AffinityStore } from "./state/affinity.ts";
 import { Registry } from "./state/registry.ts";
@@ -36,6 +37,7 @@ export interface ComposeOptions {
 export interface CodexGateway extends RunningGateway {
   readonly registry: Registry;
   readonly recorder: RequestRecorder;
+  readonly sockets: OpenSockets;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -105,14 +107,30 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     { method: "GET", pattern: "/api/codex/usage", handler: usage },
   ];
 
+  const sockets = new OpenSockets();
+  const decide = createWebsocketDecider({ ...deps, wsBulkhead: bulkheads.websocket }, sockets);
+  const websockets = ["/backend-api/codex/responses", "/backend-api/codex/v1/responses"].map((pattern) => ({
+    pattern,
+    decide,
+    maxPayloadBytes: BODY_LIMITS.maxDecodedBytes,
+    idleTimeoutSeconds: 960,
+  }));
+
   const gateway = await startGateway({
     host: options.host ?? config.http.host,
     port: options.port ?? config.http.port,
     logger,
     database: options.database,
     routes,
+    websockets,
     defaultBodyLimit: 1024 * 1024,
   });
+
+  // Revoked or paused keys lose their open websockets within the key cache TTL plus one sweep.
+  const sweep = setInterval(() => {
+    if (sockets.size > 0) void sockets.sweep((id, prefix) => keys.stillValid(id, prefix));
+  }, 1000);
+  sweep.unref();
 
   // last_used_at: one write per key per interval, never on the request path.
   const touch = setInterval(() => {
@@ -125,10 +143,13 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     port: gateway.port,
     registry,
     recorder,
+    sockets,
     drain: (graceMs) => gateway.drain(graceMs),
     close: () => gateway.close(),
     async stop(graceMs = 2000) {
       clearInterval(touch);
+      clearInterval(sweep);
+      sockets.closeAll(1001, "gateway shutting down");
       registry.stop();
       await gateway.drain(graceMs);
       await recorder.close();

@@ -10,8 +10,9 @@
  * - backpressure is surfaced (`write` returns false, `drained()` waits for
  *   onWritable) and nothing is touched after an abort.
  */
-import { DomainError } from "@codex-pooler/core";
+
 import uws from "uWebSockets.js";
+import { DomainError } from "@codex-pooler/core";
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
 
