@@ -427,7 +427,10 @@ class SseStream {
       case "disconnect":
       case "ws_close":
         this.#finish("disconnect");
-        this.res.close();
+        // Close after the corked bytes went out, so the client sees the events, then the cut.
+        setImmediate(() => {
+          if (!this.live.aborted) this.res.close();
+        });
         return;
       case "stall":
         if (t.keepaliveMs) {
