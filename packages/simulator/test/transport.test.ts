@@ -231,7 +231,8 @@ describe("simulator transport", () => {
   });
 
   it("serves the control API on its own port", async () => {
-    const control = (path: string, init?: RequestInit) =>
+    // biome-ignore lint/suspicious/noExplicitAny: JSON from the control API, checked by the assertions
+    const control = (path: string, init?: RequestInit): Promise<any> =>
       fetch(`${sim.controlUrl}${path}`, init).then((r) => r.json());
     const acct = sim.accounts[1]!;
     const since = sim.requests().at(-1)?.seq ?? 0;
