@@ -2,7 +2,7 @@
  * Pool API key authentication on the hot path: parse the bearer, look the
  * public prefix up (cached for a few seconds so each request does not touch
  * Postgres), and compare SHA-256 digests in constant time. A paused or
- * revoked key is refused on every process within `ttlMs` (default 4 s): the
+ * revoked key is refused on every process within `ttlMs` (default 2.5 s): the
  * cache entry is re-read from the database after that, whatever happened.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -32,7 +32,7 @@ export class KeyAuthenticator {
   constructor(
     private readonly repo: GatewayRepository,
     private readonly clock: Clock,
-    private readonly ttlMs = 4000,
+    private readonly ttlMs = 2500,
     private readonly maxEntries = 10_000,
   ) {}
 

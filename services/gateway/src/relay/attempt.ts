@@ -31,8 +31,18 @@ export interface AttemptDeps {
 
 export type HttpAttemptResult =
   | { kind: "ok"; response: UpstreamResponse; dispatchedAt: number; headersAt: number }
-  /** An HTTP failure answer, already read and classified; `body` is safe to relay for client errors. */
-  | { kind: "failed"; failure: Failure; status: number; body: string; headers: Record<string, string> }
+  /**
+   * An HTTP failure answer, already read and classified; `body` is safe to relay for client errors.
+   * `tokenGeneration` is the credential generation of the token that was refused (for a fenced refresh).
+   */
+  | {
+      kind: "failed";
+      failure: Failure;
+      status: number;
+      body: string;
+      headers: Record<string, string>;
+      tokenGeneration: number;
+    }
   /** Token unavailable, or the connection failed before any answer. */
   | { kind: "unavailable"; code: string; retryable: boolean };
 
@@ -89,12 +99,14 @@ export async function httpAttempt(
   const account = deps.registry.account(accountId);
   if (!account) return { kind: "unavailable", code: "account_unknown", retryable: true };
   let token: string;
+  let tokenGeneration: number;
   try {
     const t =
       request.forceRefreshFrom !== undefined
         ? await deps.tokens.refresh(accountId, "unauthorized_recovery", request.forceRefreshFrom)
         : await deps.tokens.accessToken(accountId);
     token = t.token;
+    tokenGeneration = t.generation;
   } catch (err) {
     if (err instanceof AccountUnavailableError)
       return { kind: "unavailable", code: err.code, retryable: true };
@@ -131,5 +143,12 @@ export async function httpAttempt(
   const body = await readCapped(response.body);
   const failure = classifyHttpFailure(response.status, body, deps.clock.now());
   await applyFailure(deps, accountId, failure);
-  return { kind: "failed", failure, status: response.status, body, headers: response.headers };
+  return {
+    kind: "failed",
+    failure,
+    status: response.status,
+    body,
+    headers: response.headers,
+    tokenGeneration,
+  };
 }

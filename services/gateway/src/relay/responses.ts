@@ -116,7 +116,8 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
     });
     let release: (() => void) | undefined;
     let lastFailure: { status: number; body: string; code: string } | undefined;
-    let refreshFor: string | undefined;
+    /** After a 401 token_expired: refresh the token of this generation (unless someone already did) and retry. */
+    let refreshFor: { accountId: string; generation: number } | undefined;
 
     const answerError = (err: DomainError) => {
       record.status = err.status === 499 ? "cancelled" : "rejected";
@@ -190,9 +191,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             startedAt: deps.clock.now(),
           });
           const previousGeneration =
-            refreshFor === ctx.accountId
-              ? deps.registry.account(ctx.accountId)?.row.credentialGeneration
-              : undefined;
+            refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
           refreshFor = undefined;
           const result = await httpAttempt(deps, ctx.accountId, {
             path: "/codex/responses",
@@ -221,7 +220,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
               // The access token expired early: refresh it (once, everywhere) and retry this account.
               attempt.status = "retryable_failed";
               lastFailure = { status: result.status, body: result.body, code: "token_expired" };
-              refreshFor = ctx.accountId;
+              refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
               return { kind: "retry", sameAccount: true };
             }
             lastFailure = { status: result.status, body: result.body, code: result.failure.code };

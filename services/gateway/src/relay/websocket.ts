@@ -315,12 +315,14 @@ export function createWebsocketDecider(deps: WebsocketDeps, sockets: OpenSockets
           const account = deps.registry.account(ctx.accountId);
           if (!account) return { kind: "retry" };
           let token: string;
+          let generation: number;
           try {
             const t =
               refreshFor?.accountId === ctx.accountId
                 ? await deps.tokens.refresh(ctx.accountId, "unauthorized_recovery", refreshFor.generation)
                 : await deps.tokens.accessToken(ctx.accountId);
             token = t.token;
+            generation = t.generation;
           } catch (err) {
             if (err instanceof AccountUnavailableError) return { kind: "retry" };
             throw err;
@@ -354,7 +356,7 @@ export function createWebsocketDecider(deps: WebsocketDeps, sockets: OpenSockets
               }),
             };
             if (result.failure.kind === "token_expired" && !refreshFor) {
-              refreshFor = { accountId: ctx.accountId, generation: account.row.credentialGeneration };
+              refreshFor = { accountId: ctx.accountId, generation };
               return { kind: "retry", sameAccount: true };
             }
             if (result.failure.retryable) return { kind: "retry" };
