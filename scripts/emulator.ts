@@ -78,7 +78,9 @@ export async function resolveEmulator(kind?: StartEmulatorOptions["kind"]): Prom
     return await ensureInstalled("localstack");
   } catch (err) {
     if (!(err instanceof EmulatorInstallError)) throw err;
-    await writeFile(marker, `${new Date().toISOString()}\n${err.message}\n`);
+    // A failed install is slow to repeat: remember it. A missing Python is not.
+    if (err.reason === "install_failed")
+      await writeFile(marker, `${new Date().toISOString()}\n${err.message}\n`);
     progress(`LocalStack is not usable here: ${firstLine(err.message)}; falling back to moto`);
     return ensureInstalled("moto");
   }

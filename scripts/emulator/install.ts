@@ -162,6 +162,8 @@ async function readStamp(file: string): Promise<Stamp | undefined> {
 export class EmulatorInstallError extends Error {
   constructor(
     readonly kind: EmulatorKind,
+    /** "no_python" is cheap to find again; "install_failed" cost a pip run. */
+    readonly reason: "no_python" | "install_failed",
     message: string,
   ) {
     super(message);
@@ -199,6 +201,7 @@ export async function ensureInstalled(kind: EmulatorKind): Promise<InstalledEmul
     if (!found) {
       throw new EmulatorInstallError(
         kind,
+        "no_python",
         `no suitable Python for ${kind} (needs ${spec.pythonHint} with the venv module; set CODEX_POOLER_EMULATOR_PYTHON to one)`,
       );
     }
@@ -220,7 +223,8 @@ export async function ensureInstalled(kind: EmulatorKind): Promise<InstalledEmul
 
     progress("creating the virtualenv");
     let r = await run(found.python, ["-m", "venv", venv], { logFile });
-    if (r.code !== 0) throw new EmulatorInstallError(kind, `python -m venv failed:\n${tail(r.output)}`);
+    if (r.code !== 0)
+      throw new EmulatorInstallError(kind, "install_failed", `python -m venv failed:\n${tail(r.output)}`);
 
     progress(
       `pip install ${spec.requirements.join(" ")} (pinned by ${spec.constraintsFile.slice(REPO_ROOT.length + 1)})`,
@@ -244,13 +248,18 @@ export async function ensureInstalled(kind: EmulatorKind): Promise<InstalledEmul
       },
     );
     if (r.code !== 0) {
-      throw new EmulatorInstallError(kind, `pip install failed (full log: ${logFile}):\n${tail(r.output)}`);
+      throw new EmulatorInstallError(
+        kind,
+        "install_failed",
+        `pip install failed (full log: ${logFile}):\n${tail(r.output)}`,
+      );
     }
 
     r = await run(python, ["-c", spec.importCheck], { logFile });
     if (r.code !== 0) {
       throw new EmulatorInstallError(
         kind,
+        "install_failed",
         `${kind} does not import after install (log: ${logFile}):\n${tail(r.output)}`,
       );
     }
