@@ -225,7 +225,8 @@ export interface AppConfig {
     jobsQueue: string;
   };
   upstream: { baseUrl: string; authBaseUrl: string };
-  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** Unset: each command picks its own default (serve: info; one-shot commands: warn). */
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" | undefined;
   demo: boolean;
 }
 
@@ -293,7 +294,7 @@ export function loadConfig(env: Env = process.env): Readonly<AppConfig> {
       baseUrl: e.CODEX_POOLER_UPSTREAM_BASE_URL ?? DEFAULT_UPSTREAM_BASE_URL,
       authBaseUrl: e.CODEX_POOLER_AUTH_BASE_URL ?? DEFAULT_AUTH_BASE_URL,
     },
-    logLevel: e.CODEX_POOLER_LOG_LEVEL ?? "info",
+    logLevel: e.CODEX_POOLER_LOG_LEVEL,
     demo: e.CODEX_POOLER_DEMO ?? false,
   };
   if (

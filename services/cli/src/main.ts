@@ -1,8 +1,10 @@
 import { Command, CommanderError } from "commander";
+import { registerDemo } from "./commands/demo.ts";
 import { registerMigrate } from "./commands/migrate.ts";
 import { registerOperatorCommands } from "./commands/operators.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerSimulator } from "./commands/simulator.ts";
+import { registerStart } from "./commands/start.ts";
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from "./runtime.ts";
 
 const program = new Command()
@@ -15,6 +17,8 @@ registerMigrate(program);
 registerServe(program);
 registerSimulator(program);
 registerOperatorCommands(program);
+registerDemo(program);
+registerStart(program);
 
 try {
   await program.parseAsync(process.argv);

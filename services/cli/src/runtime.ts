@@ -35,8 +35,8 @@ export function configOrExit(env: NodeJS.ProcessEnv = process.env): Readonly<App
 }
 
 /** Logs go to stderr so that `--json` output on stdout stays machine-readable. */
-export function cliLogger(config: Readonly<AppConfig>, name: string): Logger {
-  return createLogger({ level: config.logLevel, name, destination: process.stderr as never });
+export function cliLogger(config: Readonly<AppConfig>, name: string, defaultLevel = "warn"): Logger {
+  return createLogger({ level: config.logLevel ?? defaultLevel, name, destination: process.stderr as never });
 }
 
 export function printJson(value: unknown): void {

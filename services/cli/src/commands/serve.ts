@@ -13,27 +13,29 @@ export function registerServe(program: Command): void {
     .option("--role <role>", `one of ${ROLES.join(", ")} (default: CODEX_POOLER_ROLE or all)`)
     .option("--port <port>", "listen port (default: PORT, CODEX_POOLER_HTTP_PORT or 4000)")
     .option("--host <address>", "listen address (default: CODEX_POOLER_HOST or 0.0.0.0)")
-    .action(async (opts: { role?: string; port?: string; host?: string }) => {
-      const config = configOrExit({
-        ...process.env,
-        ...(opts.port !== undefined ? { PORT: opts.port } : {}),
-        ...(opts.host !== undefined ? { CODEX_POOLER_HOST: opts.host } : {}),
-      });
-      const role = (opts.role ?? config.role) as Role;
-      if (!ROLES.includes(role)) throw new CliError(`--role must be one of ${ROLES.join(", ")}`, EXIT_USAGE);
-      const log = cliLogger(config, `serve:${role}`);
-      const host = await startHost({ config, role, logger: log });
-      for (const line of host.describe()) process.stdout.write(`${line}\n`);
+    .action((opts: { role?: string; port?: string; host?: string }) => runServe(opts));
+}
 
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, "shutting down");
-        await host.stop();
-        process.exit(0);
-      };
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      process.on("SIGINT", () => void stop("SIGINT"));
-    });
+export async function runServe(opts: { role?: string; port?: string; host?: string }): Promise<void> {
+  const config = configOrExit({
+    ...process.env,
+    ...(opts.port !== undefined ? { PORT: opts.port } : {}),
+    ...(opts.host !== undefined ? { CODEX_POOLER_HOST: opts.host } : {}),
+  });
+  const role = (opts.role ?? config.role) as Role;
+  if (!ROLES.includes(role)) throw new CliError(`--role must be one of ${ROLES.join(", ")}`, EXIT_USAGE);
+  const log = cliLogger(config, `serve:${role}`, "info");
+  const host = await startHost({ config, role, logger: log });
+  for (const line of host.describe()) process.stdout.write(`${line}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await host.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
 }
