@@ -1,5 +1,6 @@
 export { type AwsTarget, awsClientConfig } from "./aws.ts";
 export { systemClock, systemRandom } from "./clock.ts";
+export { createSecretsManagerClient, createSqsQueue } from "./factories.ts";
 export {
   type DeadLetter,
   InProcessQueue,
