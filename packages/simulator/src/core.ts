@@ -460,7 +460,7 @@ export class SimulatorCore {
       "x-models-etag",
       s.account.modelsEtag,
       "openai-model",
-      "gpt-5.4",
+      s.account.models[0] ?? "gpt-5.4",
     ];
   }
 
