@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type DatabaseHandle, openDatabase } from "@codex-pooler/db";
 import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isServedByMe, makeTempDir, Peer } from "./support.ts";
 
@@ -41,11 +42,29 @@ describe("a second process while this one owns the engine", () => {
   it("publishes server.json (mode 0600) and the peer reads what we wrote", async () => {
     expect(await isServedByMe(dataDir.path)).toBe(true);
     const serverFile = join(dataDir.path, "pglite", "server.json");
-    const info = JSON.parse(await readFile(serverFile, "utf8")) as { pid: number; port: number };
+    const info = JSON.parse(await readFile(serverFile, "utf8")) as {
+      pid: number;
+      port: number;
+      password: string;
+    };
     expect(info.pid).toBe(process.pid);
+    expect(info.password.length).toBeGreaterThanOrEqual(32);
+    expect(handle.url).not.toContain(info.password);
     expect(handle.url).toBe(`postgres://postgres@127.0.0.1:${info.port}/postgres`);
     const { statSync } = await import("node:fs");
     expect(statSync(serverFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir.path, "pglite")).mode & 0o777).toBe(0o700);
+
+    // The port is not open to whoever can reach 127.0.0.1.
+    const stranger = new pg.Client({
+      host: "127.0.0.1",
+      port: info.port,
+      user: "postgres",
+      database: "postgres",
+    });
+    stranger.on("error", () => undefined);
+    await expect(stranger.connect()).rejects.toThrow();
+    await stranger.end().catch(() => undefined);
 
     await sql`insert into peer_log (label) values ('parent-1')`.execute(handle.db);
     const peer = new Peer(dataDir.path);

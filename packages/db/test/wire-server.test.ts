@@ -25,7 +25,7 @@ async function client(port = server.port): Promise<pg.Client> {
 
 beforeAll(async () => {
   engine = await PGlite.create();
-  server = await startWireServer(engine, { busyTimeoutMs: 400 });
+  server = await startWireServer(engine);
   const c = await client();
   await c.query("create table items (id int primary key, note text)");
 });
@@ -123,14 +123,22 @@ describe("embedded wire server", () => {
   });
 
   it("fails a statement that waited longer than busyTimeoutMs with 55P03, and the connection stays usable", async () => {
-    const a = await client();
-    const b = await client();
-    await a.query("begin");
-    await expect(b.query("select 1")).rejects.toMatchObject({ code: "55P03" });
-    await expect(b.query("select $1::int as x", [5])).rejects.toMatchObject({ code: "55P03" });
-    await a.query("commit");
-    expect((await b.query("select $1::int as x", [7])).rows).toEqual([{ x: 7 }]);
-    expect((await b.query("select 8 as x")).rows).toEqual([{ x: 8 }]);
+    const local = await PGlite.create();
+    const impatient = await startWireServer(local, { busyTimeoutMs: 300 });
+    try {
+      const a = await client(impatient.port);
+      const b = await client(impatient.port);
+      await a.query("begin");
+      await expect(b.query("select 1")).rejects.toMatchObject({ code: "55P03" });
+      await expect(b.query("select $1::int as x", [5])).rejects.toMatchObject({ code: "55P03" });
+      await a.query("commit");
+      expect((await b.query("select $1::int as x", [7])).rows).toEqual([{ x: 7 }]);
+      expect((await b.query("select 8 as x")).rows).toEqual([{ x: 8 }]);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
+      await impatient.stop(1_000);
+      await local.close();
+    }
   });
 
   it("rolls back the transaction of a connection that drops, and frees the engine", async () => {
@@ -202,6 +210,50 @@ describe("stopping the embedded wire server", () => {
       expect(isNotExecuted(err)).toBe(false);
       expect((await local.query("select id from t")).rows).toEqual([]);
     } finally {
+      await local.close();
+    }
+  });
+});
+
+describe("the embedded wire server's password", () => {
+  it("admits only connections that send it, and runs nothing for the others", async () => {
+    const local = await PGlite.create();
+    const guarded = await startWireServer(local, { password: "right-password" });
+    const connectWith = async (password: string) => {
+      const c = new pg.Client({
+        host: "127.0.0.1",
+        port: guarded.port,
+        user: "postgres",
+        password,
+        database: "postgres",
+      });
+      c.on("error", () => undefined);
+      await c.connect();
+      clients.push(c);
+      return c;
+    };
+    try {
+      const ok = await connectWith("right-password");
+      await ok.query("create table t (id int)");
+      await expect(connectWith("wrong-password")).rejects.toMatchObject({ code: "28P01" });
+
+      // A raw client that skips the startup and password and just sends a query.
+      const socket = connect({ host: "127.0.0.1", port: guarded.port });
+      socket.on("error", () => undefined);
+      let reply = Buffer.alloc(0);
+      socket.on("data", (d) => {
+        reply = Buffer.concat([reply, d]);
+      });
+      await new Promise((r) => socket.once("connect", r));
+      socket.write(typed("Q", cstr("insert into t values (1)")));
+      const deadline = Date.now() + 5_000;
+      while (!reply.includes("28000") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      socket.destroy();
+      expect(reply.toString("latin1")).toContain("C28000");
+      expect((await ok.query("select count(*)::int as n from t")).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.end().catch(() => undefined)));
+      await guarded.stop(1_000);
       await local.close();
     }
   });

@@ -1,4 +1,5 @@
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import type { DbLogger } from "../logger.ts";
@@ -27,6 +28,12 @@ export interface EmbeddedEngineOptions {
   closeGraceMs?: number;
 }
 
+/** Where the live server is and the password it wants. */
+export interface Endpoint {
+  port: number;
+  password: string;
+}
+
 interface Owned {
   engine: PGlite;
   server: WireServer;
@@ -46,8 +53,8 @@ export class EmbeddedEngine {
   readonly #logger: DbLogger;
   readonly #options: EmbeddedEngineOptions;
   #owned: Owned | undefined;
-  #port: number | undefined;
-  #discovering: Promise<number> | undefined;
+  #endpoint: Endpoint | undefined;
+  #discovering: Promise<Endpoint> | undefined;
   #closed = false;
 
   constructor(dataDir: string, options: EmbeddedEngineOptions = {}) {
@@ -63,18 +70,19 @@ export class EmbeddedEngine {
 
   /** The port last found (or served); undefined before the first endpoint(). */
   get port(): number | undefined {
-    return this.#port;
+    return this.#endpoint?.port;
   }
 
   /**
-   * The port of the live server. Pass the port that just failed to look
-   * again (the owner may have gone; we may take over). Concurrent callers
-   * share one search.
+   * The live server. Pass the port that just failed to look again (the
+   * owner may have gone; we may take over). Concurrent callers share one
+   * search.
    */
-  endpoint(failedPort?: number): Promise<number> {
+  endpoint(failedPort?: number): Promise<Endpoint> {
     if (this.#closed) return Promise.reject(new Error("embedded database handle is closed"));
-    if (this.#port !== undefined && failedPort !== this.#port) return Promise.resolve(this.#port);
-    if (this.#owned && failedPort === this.#port) {
+    const known = this.#endpoint;
+    if (known !== undefined && failedPort !== known.port) return Promise.resolve(known);
+    if (this.#owned && failedPort === known?.port) {
       return Promise.reject(new Error("the embedded database served by this process stopped answering"));
     }
     this.#discovering ??= this.#discover().finally(() => {
@@ -83,7 +91,7 @@ export class EmbeddedEngine {
     return this.#discovering;
   }
 
-  async #discover(): Promise<number> {
+  async #discover(): Promise<Endpoint> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const timeoutMs = this.#options.startTimeoutMs ?? 120_000;
     const deadline = Date.now() + timeoutMs;
@@ -96,15 +104,14 @@ export class EmbeddedEngine {
           pid: info.pid,
           port: info.port,
         });
-        this.#port = info.port;
-        return info.port;
+        this.#endpoint = { port: info.port, password: info.password };
+        return this.#endpoint;
       }
       const lock = await tryAcquireOwnerLock(this.dir);
       if (lock) {
         try {
-          const port = await this.#becomeOwner(lock);
-          this.#port = port;
-          return port;
+          this.#endpoint = await this.#becomeOwner(lock);
+          return this.#endpoint;
         } catch (err) {
           await lock.release();
           throw err;
@@ -126,9 +133,12 @@ export class EmbeddedEngine {
     }
   }
 
-  async #becomeOwner(lock: OwnerLock): Promise<number> {
+  async #becomeOwner(lock: OwnerLock): Promise<Endpoint> {
     // Whatever server.json says now is a dead owner's: we hold the lock.
     await removeServerInfo(this.dir);
+    // The folder holds the database and the server's password: owner only.
+    await chmod(this.dir, 0o700);
+    const password = randomBytes(24).toString("base64url");
     const started = Date.now();
     const engine = await PGlite.create(join(this.dir, "pgdata"));
     let server: WireServer | undefined;
@@ -136,9 +146,10 @@ export class EmbeddedEngine {
       if (this.#closed) throw new Error("embedded database handle is closed");
       server = await startWireServer(engine, {
         logger: this.#logger,
+        password,
         ...(this.#options.busyTimeoutMs !== undefined ? { busyTimeoutMs: this.#options.busyTimeoutMs } : {}),
       });
-      const info: ServerInfo = { ...currentIdentity(), port: server.port };
+      const info: ServerInfo = { ...currentIdentity(), port: server.port, password };
       await writeServerInfo(this.dir, info);
       // If the process exits without close(), leave no files naming it (the
       // next process would recover anyway; this just saves it the wait).
@@ -153,7 +164,7 @@ export class EmbeddedEngine {
         port: server.port,
         ms: Date.now() - started,
       });
-      return server.port;
+      return { port: server.port, password };
     } catch (err) {
       await server?.stop(0);
       await engine.close();

@@ -78,6 +78,19 @@ describe("ExclusiveQueryQueue", () => {
     expect(queue.status).toBe("I");
   });
 
+  it("releases a connection that drops while its last statement is still running", async () => {
+    const queue = new ExclusiveQueryQueue(engine);
+    const a = connection(queue, 1);
+    const running = a.send(queryMessage("select 1")); // dequeued and running from here on
+    expect(queue.owner).toBe(1);
+    queue.clearQueueForHandler(1);
+    const released = queue.clearTransactionIfNeeded(1).then(() => "released");
+    const timeout = new Promise((r) => setTimeout(() => r("hung"), 2_000));
+    expect(await Promise.race([released, timeout])).toBe("released");
+    await running;
+    expect(queue.owner).toBe(null);
+  });
+
   it("answers a connection that waited too long with 55P03 and keeps its protocol in step", async () => {
     const queue = new ExclusiveQueryQueue(engine, { busyTimeoutMs: 100 });
     const a = connection(queue, 1);

@@ -1,6 +1,8 @@
+import { timingSafeEqual } from "node:crypto";
 import type { PGlite } from "@electric-sql/pglite";
 import type { DbLogger } from "../logger.ts";
 import {
+  authenticationCleartextPassword,
   copyFailMessage,
   errorResponse,
   executeMessage,
@@ -44,10 +46,11 @@ import {
  *
  * Consequences of sharing one session (documented limits of embedded mode):
  * session state (`SET` without LOCAL, session advisory locks, temp tables,
- * named prepared statements) is shared by all connections; and a process
- * that holds a transaction open on one connection while waiting for a query
- * on another connection deadlocks until `busyTimeoutMs` fails the waiter
- * with SQLSTATE 55P03.
+ * named prepared statements, LISTEN) is shared by all connections; a
+ * process that holds a transaction open on one connection while waiting for
+ * a query on another connection deadlocks until `busyTimeoutMs` fails the
+ * waiter with SQLSTATE 55P03; and a client still sending a large batch holds
+ * the turn while its bytes arrive.
  */
 
 type Engine = Pick<PGlite, "execProtocolRawStream" | "runExclusive">;
@@ -64,6 +67,12 @@ interface Job {
 export interface ExclusiveQueueOptions {
   /** How long a connection may wait for its turn before its statement fails with 55P03. */
   busyTimeoutMs?: number;
+  /**
+   * When set, a connection must answer a cleartext password request with it
+   * before anything of it reaches the engine (PGlite itself trusts everyone,
+   * and the loopback port is open to every local user).
+   */
+  password?: string;
   logger?: DbLogger;
 }
 
@@ -86,11 +95,16 @@ export class ExclusiveQueryQueue {
   readonly #failing = new Set<number>();
   readonly #idleWaiters: Array<() => void> = [];
   readonly #toldShutdown = new Set<number>();
+  readonly #password: Buffer | undefined;
+  /** Connections that sent their StartupMessage and owe us the password. */
+  readonly #awaitingPassword = new Map<number, Uint8Array>();
+  readonly #authenticated = new Set<number>();
 
   constructor(engine: Engine, options: ExclusiveQueueOptions = {}) {
     this.#engine = engine;
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
     this.#logger = options.logger ?? {};
+    this.#password = options.password === undefined ? undefined : Buffer.from(options.password, "utf8");
   }
 
   /** The connection currently holding the engine, if any. */
@@ -114,6 +128,11 @@ export class ExclusiveQueryQueue {
       // Terminate would end the engine's only session; the socket closing is
       // what tells us the connection is gone (see clearTransactionIfNeeded).
       if (type === "X") return resolve(0);
+      if (this.#password && !this.#authenticated.has(handlerId)) {
+        const startup = this.#authenticate(job, type);
+        if (!startup) return resolve(0);
+        job.message = startup; // authenticated: now the engine sees the connection's StartupMessage
+      }
       if (this.#failing.has(handlerId) && !this.#jobs.some((j) => j.handlerId === handlerId)) {
         return resolve(this.#answerWhileFailing(job));
       }
@@ -131,6 +150,8 @@ export class ExclusiveQueryQueue {
 
   clearQueueForHandler(handlerId: number): void {
     this.#failing.delete(handlerId);
+    this.#awaitingPassword.delete(handlerId);
+    this.#authenticated.delete(handlerId);
     this.#jobs = this.#jobs.filter((job) => {
       if (job.handlerId !== handlerId) return true;
       clearTimeout(job.timer);
@@ -184,6 +205,7 @@ export class ExclusiveQueryQueue {
     this.#running = true;
     try {
       for (;;) {
+        this.#settleDropped();
         if (this.#owner !== null && this.#dropped.has(this.#owner)) {
           await this.#release(this.#owner);
           continue;
@@ -195,7 +217,17 @@ export class ExclusiveQueryQueue {
     } finally {
       this.#running = false;
     }
+    this.#settleDropped();
     if (this.#owner === null) for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** A dropped connection whose last message already ended its turn needs no release. */
+  #settleDropped(): void {
+    for (const [handlerId, waiters] of this.#dropped) {
+      if (this.#owner === handlerId) continue;
+      this.#dropped.delete(handlerId);
+      for (const wake of waiters) wake();
+    }
   }
 
   #next(): Job | undefined {
@@ -269,6 +301,39 @@ export class ExclusiveQueryQueue {
     this.#ownerMidBatch = false;
     for (const wake of this.#dropped.get(handlerId) ?? []) wake();
     this.#dropped.delete(handlerId);
+  }
+
+  /**
+   * Password handshake in front of the engine. Returns the connection's
+   * StartupMessage once the right password arrived; answers (and returns
+   * undefined) otherwise. A wrong password or a message out of order gets
+   * FATAL, after which the client closes the connection.
+   */
+  #authenticate(job: Job, type: string): Uint8Array | undefined {
+    const fatal = (code: string, message: string) =>
+      job.onData(errorResponse({ severity: "FATAL", code, message }));
+    const startup = this.#awaitingPassword.get(job.handlerId);
+    if (type === "startup" && !startup) {
+      this.#awaitingPassword.set(job.handlerId, job.message);
+      job.onData(authenticationCleartextPassword());
+      return undefined;
+    }
+    if (type === "p" && startup) {
+      this.#awaitingPassword.delete(job.handlerId);
+      const given = Buffer.from(job.message.subarray(5, Math.max(5, job.message.length - 1)));
+      if (
+        this.#password &&
+        given.length === this.#password.length &&
+        timingSafeEqual(given, this.#password)
+      ) {
+        this.#authenticated.add(job.handlerId);
+        return startup;
+      }
+      fatal("28P01", "password authentication failed for the embedded database");
+      return undefined;
+    }
+    fatal("28000", "the embedded database requires a password");
+    return undefined;
   }
 
   #dequeue(job: Job): void {

@@ -6,8 +6,9 @@ import { join } from "node:path";
 /**
  * Who owns an embedded data folder. Exactly one process may open PGlite on a
  * folder; it holds `owner.lock` (created with O_EXCL) for as long as the
- * engine is open and publishes `server.json` ({pid, start, port}, mode 0600)
- * once its wire server listens. Everybody else reads server.json and connects.
+ * engine is open and publishes `server.json` ({pid, start, port, password},
+ * mode 0600, in a 0700 folder) once its wire server listens. Everybody else
+ * reads server.json and connects; the password keeps other local users out.
  *
  * A process is identified by pid plus, on Linux, its start time from
  * /proc/<pid>/stat, so a recycled pid (common in containers, where every run
@@ -22,6 +23,8 @@ export interface ProcessIdentity {
 
 export interface ServerInfo extends ProcessIdentity {
   port: number;
+  /** The wire server's password (PGlite itself trusts every connection). */
+  password: string;
 }
 
 export const LOCK_FILE = "owner.lock";
@@ -196,9 +199,10 @@ export async function readServerInfo(dir: string): Promise<ServerInfo | undefine
   if (text === undefined) return undefined;
   const id = parseIdentity(text);
   if (!id) return undefined;
-  const port = (JSON.parse(text) as { port?: unknown }).port;
+  const { port, password } = JSON.parse(text) as { port?: unknown; password?: unknown };
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { ...id, port };
+  if (typeof password !== "string" || password === "") return undefined;
+  return { ...id, port, password };
 }
 
 /** Publishes server.json atomically (write a private temp file, then rename). */

@@ -79,13 +79,14 @@ export class EmbeddedPool implements PostgresPool {
   }
 
   async #current(): Promise<Inner> {
-    const port = await this.#engine.endpoint();
+    const { port, password } = await this.#engine.endpoint();
     if (this.#inner?.port === port) return this.#inner;
     const old = this.#inner;
     const pool = new pg.Pool({
       host: "127.0.0.1",
       port,
       user: "postgres",
+      password,
       database: "postgres",
       max: this.#size,
     });

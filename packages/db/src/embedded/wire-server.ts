@@ -26,6 +26,8 @@ export interface WireServer {
 
 export interface WireServerOptions {
   busyTimeoutMs?: number;
+  /** Required from every connection (cleartext over loopback) when set. */
+  password?: string;
   logger?: DbLogger;
 }
 
@@ -35,6 +37,7 @@ export async function startWireServer(engine: PGlite, options: WireServerOptions
   const logger = options.logger ?? {};
   const queue = new ExclusiveQueryQueue(engine, {
     ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
     logger,
   });
   const connections = new Map<number, { socket: Socket; handler: PGLiteSocketHandler }>();

@@ -108,6 +108,11 @@ export function errorResponse(fields: ErrorFields): Uint8Array {
   return typed("E", Buffer.concat(parts));
 }
 
+/** Backend AuthenticationCleartextPassword ('R', 3). */
+export function authenticationCleartextPassword(): Uint8Array {
+  return typed("R", new Uint8Array([0, 0, 0, 3]));
+}
+
 /** Backend ReadyForQuery ('Z'). */
 export function readyForQuery(status: TxStatus): Uint8Array {
   return typed("Z", Buffer.from(status, "latin1"));
