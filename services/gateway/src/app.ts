@@ -38,7 +38,7 @@ export interface RunningGateway {
   close(): void;
 }
 
-export function requestIdFor(req: IncomingRequest): string {
+export function requestIdFor(_req: IncomingRequest): string {
   return `req_${randomUUID().replace(/-/g, "")}`;
 }
 

@@ -91,3 +91,15 @@ export class KeyAuthenticator {
     }
   }
 }
+
+/** Authenticates the bearer and returns it with its active pool; DomainError otherwise. */
+export async function authorizePoolRequest<P extends { row: { status: string } }>(
+  keys: KeyAuthenticator,
+  registry: { pool(poolId: string): P | undefined },
+  authorization: string | undefined,
+): Promise<{ key: AuthenticatedKey; pool: P }> {
+  const key = await keys.authenticate(authorization);
+  const pool = registry.pool(key.poolId);
+  if (pool?.row.status !== "active") throw new DomainError("pool_unavailable");
+  return { key, pool };
+}

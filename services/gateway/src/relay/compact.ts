@@ -5,6 +5,7 @@
  * strip `store`, `stream` and `include` before calling it; so do we.
  */
 import { DomainError, extractAnchors, stripAccountBoundItems } from "@codex-pooler/core";
+import { authorizePoolRequest } from "../auth/keys.ts";
 import { startAttempt, startRecord } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
 import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
@@ -36,11 +37,13 @@ export function createCompactHandler(deps: ResponsesDeps, route = "responses_com
       res.json(err.status, errorBody(err, requestId), headers);
     };
     try {
-      const key = await deps.keys.authenticate(req.headers["authorization"]);
+      const { key, pool } = await authorizePoolRequest(
+        deps.keys,
+        deps.registry,
+        req.headers["authorization"],
+      );
       record.apiKeyId = key.keyId;
       record.poolId = key.poolId;
-      const pool = deps.registry.pool(key.poolId);
-      if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
       release = await deps.bulkhead.acquire();
       const body = parseResponsesBody(
         await res.body(),

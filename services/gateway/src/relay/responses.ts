@@ -27,7 +27,7 @@ import {
   type TokenUsage,
 } from "@codex-pooler/upstream";
 import type { Bulkhead } from "../admission.ts";
-import type { KeyAuthenticator } from "../auth/keys.ts";
+import { authorizePoolRequest, type KeyAuthenticator } from "../auth/keys.ts";
 import {
   type AttemptRecord,
   type RequestRecord,
@@ -129,11 +129,13 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
     };
 
     try {
-      const key = await deps.keys.authenticate(req.headers["authorization"]);
+      const { key, pool } = await authorizePoolRequest(
+        deps.keys,
+        deps.registry,
+        req.headers["authorization"],
+      );
       record.apiKeyId = key.keyId;
       record.poolId = key.poolId;
-      const pool = deps.registry.pool(key.poolId);
-      if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
       release = await deps.bulkhead.acquire();
       const body = parseResponsesBody(
         await res.body(),

@@ -22,6 +22,7 @@ import {
   upstreamRequestHeaders,
 } from "@codex-pooler/upstream";
 import type { Bulkhead } from "../admission.ts";
+import { authorizePoolRequest } from "../auth/keys.ts";
 import { type RequestRecord, startAttempt, startRecord } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
 import { AccountUnavailableError } from "../state/tokens.ts";
@@ -281,9 +282,11 @@ export function createWebsocketDecider(deps: WebsocketDeps, sockets: OpenSockets
     const requestId = deps.newId("req");
     let release: (() => void) | undefined;
     try {
-      const key = await deps.keys.authenticate(req.headers["authorization"]);
-      const pool = deps.registry.pool(key.poolId);
-      if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
+      const { key, pool } = await authorizePoolRequest(
+        deps.keys,
+        deps.registry,
+        req.headers["authorization"],
+      );
       release = await deps.wsBulkhead.acquire();
       const anchors = extractAnchors(req.headers, undefined).map(hashAnchor);
       let decision: UpgradeDecision | undefined;

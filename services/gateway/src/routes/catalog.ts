@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { type Clock, DomainError, PRIMARY_LIMIT_ID, type QuotaWindow, quotaState } from "@codex-pooler/core";
-import type { KeyAuthenticator } from "../auth/keys.ts";
+import { authorizePoolRequest, type KeyAuthenticator } from "../auth/keys.ts";
 import type { Registry } from "../state/registry.ts";
 import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
 
@@ -27,11 +27,8 @@ export function poolModels(registry: Registry, poolId: string): Array<Record<str
     .map(([slug, info]) => ({ ...info, slug }));
 }
 
-async function authorisedPool(deps: CatalogDeps, req: IncomingRequest) {
-  const key = await deps.keys.authenticate(req.headers["authorization"]);
-  const pool = deps.registry.pool(key.poolId);
-  if (!pool || pool.row.status !== "active") throw new DomainError("pool_unavailable");
-  return { key, pool };
+function authorisedPool(deps: CatalogDeps, req: IncomingRequest) {
+  return authorizePoolRequest(deps.keys, deps.registry, req.headers["authorization"]);
 }
 
 export function createModelsHandler(deps: CatalogDeps) {

@@ -150,7 +150,7 @@ export class Registry {
     if (!pool) return out;
     for (const id of [...pool.accountIds].sort()) {
       const a = this.#accounts.get(id);
-      if (!a || a.row.status !== "active") continue;
+      if (a?.row.status !== "active") continue;
       for (const [slug, info] of a.models) if (!out.has(slug)) out.set(slug, info);
     }
     return out;
