@@ -22,7 +22,10 @@ import { createTestDatabase, type TestDatabase } from "./db.ts";
 export interface StackOptions {
   accounts?: number;
   simulator?: Omit<SimulatorOptions, "accounts" | "authDir">;
-  pool?: { routingStrategy?: "quota_first" | "least_recently_used" | "deterministic_rotation"; pinnedFailover?: "move" | "refuse" };
+  pool?: {
+    routingStrategy?: "quota_first" | "least_recently_used" | "deterministic_rotation";
+    pinnedFailover?: "move" | "refuse";
+  };
   env?: Record<string, string>;
 }
 
@@ -56,7 +59,11 @@ class Capture extends Writable {
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const authDir = mkdtempSync(join(tmpdir(), "cxp-auth-"));
   const dataDir = mkdtempSync(join(tmpdir(), "cxp-data-"));
-  const sim = await startSimulator({ accounts: options.accounts ?? 3, authDir, ...(options.simulator ?? {}) });
+  const sim = await startSimulator({
+    accounts: options.accounts ?? 3,
+    authDir,
+    ...(options.simulator ?? {}),
+  });
   const db = await createTestDatabase();
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
