@@ -1,3 +1,4 @@
+export type { EmbeddedEngineOptions, Endpoint } from "./embedded/engine.ts";
 export * from "./errors.ts";
 export type { DbLogger, LogFields } from "./logger.ts";
 export {
@@ -17,8 +18,8 @@ export {
   type OpenDatabaseOptions,
   openDatabase,
 } from "./open.ts";
+export * from "./repositories/gateway.repository.ts";
 export * from "./schema/index.ts";
 export { type TransactionOptions, withTransaction } from "./transaction.ts";
 export type { Db, DbOrTx, Tx } from "./types.ts";
 export { redactDatabaseUrl } from "./url.ts";
-export * from "./repositories/gateway.repository.ts";
