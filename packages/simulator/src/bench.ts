@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import WebSocket from "ws";
 
 interface Started {
   baseUrl: string;
@@ -133,6 +134,59 @@ async function scenario(
   };
 }
 
+/** `connections` websockets, each sending `response.create` turns back to back (no prewarm). */
+async function websocketTurns(
+  sim: Started,
+  seconds: number,
+  connections: number,
+): Promise<Record<string, number | string>> {
+  const url = `${sim.baseUrl.replace("http", "ws")}/backend-api/codex/responses`;
+  const frame = JSON.stringify({
+    type: "response.create",
+    model: "gpt-5.4",
+    store: false,
+    stream: true,
+    input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "sim: reply PONG" }] }],
+  });
+  let count = 0;
+  const before = await cpu(sim.controlUrl);
+  const t0 = performance.now();
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(url, {
+            headers: {
+              authorization: `Bearer ${sim.tokens[i % sim.tokens.length]}`,
+              "openai-beta": "responses_websockets=2026-02-06",
+            },
+            perMessageDeflate: false,
+          });
+          ws.on("open", () => ws.send(frame));
+          ws.on("message", (m) => {
+            // Cheap check on the raw frame: only the terminal event starts with this prefix.
+            if (!String(m).startsWith('{"type":"response.completed"')) return;
+            count += 1;
+            if (Date.now() < until) ws.send(frame);
+            else ws.close();
+          });
+          ws.on("close", () => resolve());
+          ws.on("error", reject);
+        }),
+    ),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  const after = await cpu(sim.controlUrl);
+  return {
+    scenario: "websocket turns (sim: reply PONG)",
+    turns: count,
+    turnsPerSecond: Math.round(count / elapsed),
+    simulatorCpuMicrosPerTurn: Math.round(((after.micros - before.micros) / count) * 10) / 10,
+  };
+}
+
 /** Opens `n` streams that stall after two events and stay open; reports the simulator's memory. */
 async function idleStreams(sim: Started, n: number): Promise<Record<string, number | string>> {
   const url = new URL(sim.baseUrl);
@@ -196,6 +250,7 @@ async function main(): Promise<void> {
         seconds,
         Math.min(connections, 8),
       ),
+      await websocketTurns(sim, seconds, connections),
       await idleStreams(sim, Number(values.idle)),
     ];
     for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);

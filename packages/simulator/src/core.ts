@@ -340,7 +340,14 @@ export class SimulatorCore {
 
   handleResponsesHttp(req: SimRequest, entry: RequestLogEntry | undefined): Outcome {
     const auth = this.authenticate(req.headers, entry);
-    if ("type" in auth) return auth;
+    if ("type" in auth) {
+      // Refused requests are logged with their body too: tests assert what a gateway sent.
+      if (entry && this.log.keepBodies) {
+        const parsed = this.parseJsonBody(req);
+        if (!("type" in parsed)) entry.body = parsed.value;
+      }
+      return auth;
+    }
     const account = auth.account;
     if (entry) entry.accountId = account.id;
     const parsed = this.parseJsonBody(req);
@@ -546,7 +553,7 @@ export class SimulatorCore {
       model,
     };
     let fault: Fault | undefined = this.faults.take(ctx);
-    if (!fault && directives?.fail && this.#directiveFires(account.id, t.sessionId, directives.fail)) {
+    if (!fault && directives?.fail && this.#directiveFires(t.sessionId, directives.fail)) {
       fault = directives.fail.fault;
     }
     let firstByteDelayMs = directives?.delayFirstMs ?? 0;
@@ -630,9 +637,10 @@ export class SimulatorCore {
     };
   }
 
-  #directiveFires(accountId: string, sessionId: string, fail: NonNullable<Directives["fail"]>): boolean {
+  /** `times=N` counts per session, not per account, so a gateway's failover to another account succeeds. */
+  #directiveFires(sessionId: string, fail: NonNullable<Directives["fail"]>): boolean {
     if (fail.times === undefined) return true;
-    const key = `${accountId}\0${sessionId}\0${fail.line}`;
+    const key = `${sessionId}\0${fail.line}`;
     const n = (this.#directiveHits.get(key) ?? 0) + 1;
     if (this.#directiveHits.size > 10_000) this.#directiveHits.clear();
     this.#directiveHits.set(key, n);

@@ -95,6 +95,11 @@ export function startServer(
 
   const http = (pattern: string, method: "get" | "post" | "any", handler: Handler, logBody = true) => {
     app[method](pattern, (res, req) => {
+      // After close(), keep-alive connections opened earlier must not be served any more.
+      if (closing) {
+        res.close();
+        return;
+      }
       const simReq = toSimRequest(req, "http");
       const live: Live = { aborted: false, onAbort: undefined };
       openResponses.add(res);
