@@ -21,13 +21,17 @@ function post(
   sim: Simulator,
   token: string,
   prompt: string,
-  opts: { session?: string; abortAfterMs?: number } = {},
+  opts: { session?: string; abortAfterMs?: number; extraInput?: unknown[] } = {},
 ): Promise<SseResult> {
   const body = JSON.stringify({
     model: "gpt-5.4",
     stream: true,
     store: false,
-    input: [{ type: "message", role: "user", content: [{ type: "input_text", text: prompt }] }],
+    // Extra items go first: history before the prompt, so the prompt stays the latest user message.
+    input: [
+      ...(opts.extraInput ?? []),
+      { type: "message", role: "user", content: [{ type: "input_text", text: prompt }] },
+    ],
   });
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -144,10 +148,19 @@ describe("simulator transport", () => {
   });
 
   it("§8.20 streams 2,000 deltas, a >1 MB event, and 120 concurrent streams without cross-talk", async () => {
-    const [many, big] = await Promise.all([
+    const toolOutput = {
+      type: "function_call_output",
+      call_id: "call_big",
+      output: "z".repeat(6 * 1024 * 1024),
+    };
+    const [many, big, bigBody] = await Promise.all([
       post(sim, token, "sim: tokens 2000"),
       post(sim, token, "sim: big-event 1100000"),
+      post(sim, token, "sim: reply got it", { extraInput: [toolOutput] }),
     ]);
+    expect(bigBody.status).toBe(200);
+    expect(bigBody.events.at(-1)!["type"]).toBe("response.completed");
+    expect(sim.requests({ accountId }).some((e) => e.bodyBytes > 6 * 1024 * 1024)).toBe(true);
     expect(many.events.filter((e) => e["type"] === "response.output_text.delta")).toHaveLength(2000);
     expect(many.events.map((e) => e["sequence_number"])).toEqual(many.events.map((_, i) => i));
     const bigDelta = big.events.find((e) => e["type"] === "response.output_text.delta")!;
