@@ -1,6 +1,5 @@
 import type { Directives } from "./directives.ts";
 import type { CallPart, TextPart } from "./events.ts";
-import { splitDeltas, textPart } from "./events.ts";
 import { fnv1a } from "./ids.ts";
 
 /** Messages of `response.failed` by code; the rate-limit one carries the "try again in" delay the CLI parses. */
@@ -71,5 +70,3 @@ export function textTokens(t: TextPart, longCount: number | undefined): number {
 export function callTokens(c: CallPart): number {
   return 5 + Math.ceil(c.payload.length / 4);
 }
-
-export { splitDeltas, textPart };

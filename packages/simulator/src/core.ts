@@ -7,7 +7,6 @@ import {
   FAILED_MESSAGES,
   followUpText,
   longText,
-  textPart,
   textTokens,
 } from "./answers.ts";
 import { BlobSealer } from "./blobs.ts";
@@ -22,6 +21,7 @@ import {
   type CallPart,
   type SimEvent,
   type Terminal,
+  textPart,
   type Usage,
   usageJson,
 } from "./events.ts";
