@@ -100,6 +100,9 @@ describe("a second process while this one owns the engine", () => {
       peer.send({ op: "txInsertAndList", label: "tx-peer" });
       await new Promise((r) => setTimeout(r, 700));
       expect(peer.has("listed")).toBe(false);
+      // Nothing of the peer's leaked into our transaction (they share one engine session).
+      const inside = await sql<{ label: string }>`select label from peer_log`.execute(tx);
+      expect(inside.rows.map((r) => r.label)).not.toContain("tx-peer");
     });
     expect((await peer.next("listed")).labels).toContain("tx-parent");
 
