@@ -624,7 +624,10 @@ class WsStream {
     switch (t.kind) {
       case "disconnect":
         this.#finish("disconnect");
-        this.ws.close();
+        // As for SSE: let the corked frames go out before the socket is cut.
+        setImmediate(() => {
+          if (!this.#closed) this.ws.close();
+        });
         return;
       case "ws_close":
       case "eof":

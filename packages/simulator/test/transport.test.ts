@@ -229,6 +229,33 @@ describe("simulator transport", () => {
       "response.output_item.added",
     ]);
 
+    // A cut without a close frame: the client sees the frames sent so far, then an abnormal closure.
+    const cutSocket = new WebSocket(url, { headers });
+    const cutFrames: string[] = [];
+    cutSocket.on("message", (m) => cutFrames.push(JSON.parse(String(m)).type));
+    await new Promise((r) => cutSocket.once("open", r));
+    cutSocket.send(
+      JSON.stringify({
+        type: "response.create",
+        model: "gpt-5.4",
+        store: false,
+        input: [
+          {
+            type: "message",
+            role: "user",
+            content: [{ type: "input_text", text: "sim: fail disconnect 3" }],
+          },
+        ],
+      }),
+    );
+    expect(await new Promise<number>((r) => cutSocket.once("close", (code) => r(code)))).toBe(1006);
+    expect(cutFrames).toEqual([
+      "codex.rate_limits",
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+    ]);
+
     for (const status of [426, 401, 429]) {
       sim.injectFault({ kind: "upgrade_refused", status }, { accountId });
       const refused = new WebSocket(url, { headers });
