@@ -10,6 +10,7 @@ import { makePrivateCa, type TestPki } from "./support/tls.ts";
 
 function chatgptConfig(baseUrl: string): string {
   return `model = "gpt-5.4"
+check_for_update_on_startup = false
 chatgpt_base_url = "${baseUrl}/backend-api"
 openai_base_url = "${baseUrl}/backend-api/codex"
 `;

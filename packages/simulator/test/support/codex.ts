@@ -94,6 +94,7 @@ export function removeHome(run: CodexRun): void {
 export function providerConfig(baseUrl: string, websockets: boolean): string {
   return `model = "gpt-5.4"
 model_provider = "sim"
+check_for_update_on_startup = false
 
 [model_providers.sim]
 name = "Simulator"
