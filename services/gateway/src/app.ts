@@ -33,7 +33,11 @@ export interface GatewayOptions {
 
 export interface RunningGateway {
   readonly port: number;
-  /** Readiness turns 503, the listener closes, in-flight work gets `graceMs` to finish. */
+  /**
+   * Readiness turns 503 at once while the gateway keeps serving (so a load
+   * balancer stops sending traffic), then the listener closes and in-flight
+   * work gets the rest of `graceMs` before every connection is closed.
+   */
   drain(graceMs: number): Promise<void>;
   close(): void;
 }
@@ -57,22 +61,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     {
       method: "GET",
       pattern: "/healthz",
-      handler: (_req, res) => res.json(200, { status: "ok" }),
+      handler: (req, res) => res.json(200, { status: "ok" }, [["x-request-id", requestIdFor(req)]]),
     },
     {
       method: "GET",
       pattern: "/readyz",
-      handler: async (_req, res) => {
+      handler: async (req, res) => {
+        const id: Array<[string, string]> = [["x-request-id", requestIdFor(req)]];
         if (draining) {
-          res.json(503, { status: "unavailable", reason: "draining" });
+          res.json(503, { status: "unavailable", reason: "draining" }, id);
           return;
         }
         try {
           await options.database.ping(1000);
-          res.json(200, { status: "ok", checks: { database: "ok" } });
+          res.json(200, { status: "ok", checks: { database: "ok" } }, id);
         } catch (err) {
           log.warn({ err }, "readiness check failed: database");
-          res.json(503, { status: "unavailable", reason: "database_unreachable" });
+          res.json(503, { status: "unavailable", reason: "database_unreachable" }, id);
         }
       },
     },
@@ -115,8 +120,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: server.port,
     async drain(graceMs) {
       draining = true;
+      const notReadyMs = Math.min(graceMs / 2, 1000);
+      await new Promise((r) => setTimeout(r, notReadyMs).unref());
       server.stopListening();
-      await new Promise((r) => setTimeout(r, graceMs).unref());
+      await new Promise((r) => setTimeout(r, graceMs - notReadyMs).unref());
       server.close();
     },
     close() {

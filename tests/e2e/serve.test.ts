@@ -1,0 +1,125 @@
+/**
+ * `codex-pooler serve` as an operator runs it: on embedded defaults (with
+ * other commands working while it runs), on Postgres (draining on SIGTERM),
+ * and refusing a bad configuration with one clear line.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, expect, it } from "vitest";
+import { createTestDatabase } from "../support/db.ts";
+import { freePort } from "../support/serve-process.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/codex-pooler.js", import.meta.url));
+const run = promisify(execFile);
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function baseEnv(extra: Record<string, string>): Record<string, string> {
+  return { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...extra };
+}
+
+async function startServe(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, "serve", "--port", String(port)], {
+    env: baseEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  child.stdout?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+    const ok = await fetch(`${url}/healthz`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`serve never became healthy: ${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, url, exited };
+}
+
+it("runs on embedded defaults, migrates, answers /readyz, and shares its database with other commands", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "cxp-embedded-"));
+  dirs.push(dataDir);
+  const env = { CODEX_POOLER_DATA_DIR: dataDir };
+  const serve = await startServe(env);
+  const ready = await fetch(`${serve.url}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ status: "ok", checks: { database: "ok" } });
+
+  const cli = (...args: string[]) =>
+    run(process.execPath, [BIN, ...args], { env: baseEnv(env), timeout: 60_000 });
+  await cli("pool", "create", "--name", "laptop");
+  const key = JSON.parse((await cli("key", "create", "--pool", "laptop", "--json")).stdout) as {
+    key: string;
+  };
+  const status = JSON.parse((await cli("pool", "status", "laptop", "--json")).stdout) as {
+    keys: { active: number };
+  };
+  expect(status.keys.active).toBe(1);
+  // The running gateway sees the key the other process created: authenticated, but the pool has no account yet.
+  await new Promise((r) => setTimeout(r, 2200));
+  const res = await fetch(`${serve.url}/backend-api/codex/responses`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "gpt-5.4", input: [] }),
+  });
+  expect(res.status).toBe(503);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe("no_eligible_account");
+
+  serve.child.kill("SIGTERM");
+  expect(await serve.exited).toBe(0);
+});
+
+it("reports draining on /readyz after SIGTERM, then exits 0", async () => {
+  const db = await createTestDatabase();
+  try {
+    const dataDir = mkdtempSync(join(tmpdir(), "cxp-pg-"));
+    dirs.push(dataDir);
+    const serve = await startServe({ DATABASE_URL: db.url, CODEX_POOLER_DATA_DIR: dataDir });
+    expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+    serve.child.kill("SIGTERM");
+    let sawDraining = false;
+    for (let i = 0; i < 100 && !sawDraining; i++) {
+      const r = await fetch(`${serve.url}/readyz`).catch(() => undefined);
+      if (r?.status === 503) sawDraining = ((await r.json()) as { reason: string }).reason === "draining";
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(sawDraining).toBe(true);
+    expect(await serve.exited).toBe(0);
+  } finally {
+    await db.drop();
+  }
+});
+
+it("refuses a bad configuration with exit 78 and one line naming the variable", async () => {
+  const err = await run(process.execPath, [BIN, "serve"], {
+    env: baseEnv({ CODEX_POOLER_UPSTREAM_SECRET_KEY: Buffer.alloc(16).toString("base64") }),
+  }).catch((e: { code: number; stderr: string }) => e);
+  expect((err as { code: number }).code).toBe(78);
+  const lines = (err as { stderr: string }).stderr.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(
+    /CODEX_POOLER_UPSTREAM_SECRET_KEY: must be base64 that decodes to exactly 32 bytes/,
+  );
+});
