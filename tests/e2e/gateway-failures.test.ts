@@ -203,3 +203,42 @@ describe("revoked keys", () => {
     expect(Date.now() - revokedAt).toBeLessThan(6000);
   });
 });
+
+describe("an account whose refresh token is dead", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ accounts: 2 });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("is marked reauth_required (audited) and its requests are served by another account", async () => {
+    const [dead] = stack.sim.accounts;
+    stack.sim.revokeRefreshToken(dead!.id);
+    stack.sim.expireAccessToken(dead!.id);
+    for (let i = 0; i < 4; i++) {
+      const res = await post(stack, userTurn(`sim: reply still-${i}`));
+      expect((await readSse(res)).at(-1)?.["type"]).toBe("response.completed");
+    }
+    const ourId = [...stack.accountIds.entries()].find(([, sim]) => sim === dead!.id)![0];
+    const db = stack.host.database.db;
+    const row = await db
+      .selectFrom("upstream_accounts")
+      .select(["status", "status_reason"])
+      .where("id", "=", ourId)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe("reauth_required");
+    const audit = await db
+      .selectFrom("audit_events")
+      .select(["action", "outcome"])
+      .where("target_id", "=", ourId)
+      .where("action", "=", "upstream_account.status_change")
+      .execute();
+    expect(audit).toEqual([{ action: "upstream_account.status_change", outcome: "failure" }]);
+    // Later requests skip it without trying.
+    const before = stack.sim.requests({ accountId: dead!.id }).length;
+    await readSse(await post(stack, userTurn("sim: reply skip")));
+    expect(stack.sim.requests({ accountId: dead!.id }).length).toBe(before);
+  });
+});

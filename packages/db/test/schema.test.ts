@@ -68,6 +68,8 @@ const manifest: Manifest = {
     credential_generation: [NN, opt],
     last_refresh_at: [N, opt],
     last_refresh_error: [N, opt],
+    refresh_lease_owner: [N, opt],
+    refresh_lease_until: [N, opt],
     models_etag: [N, opt],
     models_fetched_at: [N, opt],
     created_at: [NN, opt],

@@ -82,14 +82,23 @@ export interface GatewayRepository {
   saveQuota(accountId: string, observation: QuotaObservation): Promise<void>;
   setAccountStatus(accountId: string, status: AccountStatus, reason: string): Promise<void>;
   /**
-   * Locks the account row (across every process), hands the current row to
-   * `decide`, writes what it returns, and returns the row as committed. Only
-   * one refresh per account can run at a time anywhere.
+   * Takes the account's refresh lease when its credentials are still those of
+   * `seenGeneration` and nobody else holds a live lease. Not acquired: the
+   * current row tells why (a newer generation, or another holder).
    */
-  updateCredentialsLocked(
+  acquireRefreshLease(
     accountId: string,
-    decide: (current: AccountRow) => Promise<CredentialUpdate | null>,
-  ): Promise<AccountRow>;
+    owner: string,
+    seenGeneration: number,
+    leaseMs: number,
+  ): Promise<{ acquired: boolean; row: AccountRow }>;
+  /** Writes the refresh outcome and releases the lease, only while `owner` still holds it. */
+  completeRefresh(
+    accountId: string,
+    owner: string,
+    update: CredentialUpdate,
+  ): Promise<AccountRow | undefined>;
+  releaseRefreshLease(accountId: string, owner: string, error: string): Promise<void>;
   /** The account owning the first anchor found (anchors strongest first). */
   findAffinity(poolId: string, anchors: readonly AffinityAnchor[], now: Date): Promise<string | undefined>;
   /** Records anchors → account; an existing anchor keeps its owner. Returns the owner of the strongest anchor. */
@@ -328,17 +337,32 @@ export function createGatewayRepository(db: Db): GatewayRepository {
       });
     },
 
-    async updateCredentialsLocked(accountId, decide) {
+    async acquireRefreshLease(accountId, owner, seenGeneration, leaseMs) {
+      const taken = await db
+        .updateTable("upstream_accounts")
+        .set({
+          refresh_lease_owner: owner,
+          refresh_lease_until: sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`,
+        })
+        .where("id", "=", accountId)
+        .where("credential_generation", "=", seenGeneration)
+        .where((eb) =>
+          eb.or([eb("refresh_lease_until", "is", null), eb("refresh_lease_until", "<", sql<Date>`now()`)]),
+        )
+        .returning(ACCOUNT_COLUMNS)
+        .executeTakeFirst();
+      if (taken) return { acquired: true, row: toAccountRow(taken) };
+      const current = await db
+        .selectFrom("upstream_accounts")
+        .select(ACCOUNT_COLUMNS)
+        .where("id", "=", accountId)
+        .executeTakeFirstOrThrow();
+      return { acquired: false, row: toAccountRow(current) };
+    },
+
+    async completeRefresh(accountId, owner, update) {
+      const now = new Date();
       return withTransaction(db, async (tx) => {
-        const current = await tx
-          .selectFrom("upstream_accounts")
-          .select(ACCOUNT_COLUMNS)
-          .where("id", "=", accountId)
-          .forUpdate()
-          .executeTakeFirstOrThrow();
-        const update = await decide(toAccountRow(current));
-        if (!update) return toAccountRow(current);
-        const now = new Date();
         if (update.kind === "tokens") {
           const row = await tx
             .updateTable("upstream_accounts")
@@ -352,12 +376,15 @@ export function createGatewayRepository(db: Db): GatewayRepository {
               credential_generation: sql<number>`credential_generation + 1`,
               last_refresh_at: now,
               last_refresh_error: null,
+              refresh_lease_owner: null,
+              refresh_lease_until: null,
               updated_at: now,
             })
             .where("id", "=", accountId)
+            .where("refresh_lease_owner", "=", owner)
             .returning(ACCOUNT_COLUMNS)
-            .executeTakeFirstOrThrow();
-          return toAccountRow(row);
+            .executeTakeFirst();
+          return row ? toAccountRow(row) : undefined;
         }
         const row = await tx
           .updateTable("upstream_accounts")
@@ -366,11 +393,15 @@ export function createGatewayRepository(db: Db): GatewayRepository {
             status_reason: update.reason,
             status_changed_at: now,
             last_refresh_error: update.reason,
+            refresh_lease_owner: null,
+            refresh_lease_until: null,
             updated_at: now,
           })
           .where("id", "=", accountId)
+          .where("refresh_lease_owner", "=", owner)
           .returning(ACCOUNT_COLUMNS)
-          .executeTakeFirstOrThrow();
+          .executeTakeFirst();
+        if (!row) return undefined;
         await tx
           .insertInto("audit_events")
           .values({
@@ -385,6 +416,15 @@ export function createGatewayRepository(db: Db): GatewayRepository {
           .execute();
         return toAccountRow(row);
       });
+    },
+
+    async releaseRefreshLease(accountId, owner, error) {
+      await db
+        .updateTable("upstream_accounts")
+        .set({ refresh_lease_owner: null, refresh_lease_until: null, last_refresh_error: error })
+        .where("id", "=", accountId)
+        .where("refresh_lease_owner", "=", owner)
+        .execute();
     },
 
     async findAffinity(poolId, anchors, now) {

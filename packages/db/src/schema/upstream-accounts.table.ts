@@ -34,6 +34,9 @@ export interface UpstreamAccountsTable {
   credential_generation: Generated<number>;
   last_refresh_at: NullableTimestamp;
   last_refresh_error: string | null;
+  /** Who may refresh this account now (one process at a time), and until when. */
+  refresh_lease_owner: string | null;
+  refresh_lease_until: NullableTimestamp;
   models_etag: string | null;
   models_fetched_at: NullableTimestamp;
   created_at: GeneratedTimestamp;

@@ -2,12 +2,15 @@
  * Upstream access tokens: decrypted only in memory, refreshed ahead of
  * expiry or after a 401 `token_expired`. Refresh tokens rotate, so two
  * refreshes of one account would kill it: within a process one refresh per
- * account is in flight (callers share it), and across processes the
- * repository's row lock plus the credential generation make the second
- * process adopt the first one's tokens instead of refreshing again. New
- * tokens are committed (sealed) before anyone uses them.
+ * account is in flight (callers share it), and across processes a short
+ * refresh lease in the account row, taken only while the credential
+ * generation is still the one that failed, makes the others wait and adopt
+ * the winner's tokens instead of refreshing again. No transaction stays open
+ * during the call to the auth server. New tokens are committed (sealed)
+ * before anyone uses them.
  */
 
+import { randomUUID } from "node:crypto";
 import type { SealContext, Sealed } from "@codex-pooler/adapters";
 import type { Clock, Logger } from "@codex-pooler/core";
 import type { AccountRow, GatewayRepository, SealedTokens } from "@codex-pooler/db";
@@ -63,8 +66,16 @@ export function sealTokens(
   };
 }
 
+/** Longer than the auth call's timeout (15 s), so a live refresher never loses its lease. */
+const LEASE_MS = 30_000;
+/** How long a request waits for another process's refresh before trying another account. */
+const REFRESH_WAIT_MS = 20_000;
+const DEAD = new Set(["reauth_required", "disabled", "deleted"]);
+
 export class TokenVault {
   readonly #plain = new Map<string, AccessToken>();
+  /** Names this process as a refresh lease holder. */
+  readonly #owner = `gw_${randomUUID()}`;
   readonly #inflight = new Map<string, Promise<AccessToken>>();
 
   constructor(
@@ -114,52 +125,75 @@ export class TokenVault {
     reason: "proactive_expiry" | "unauthorized_recovery",
     seen: number,
   ): Promise<AccessToken> {
-    let failure: AccountUnavailableError | undefined;
-    const row = await this.repo.updateCredentialsLocked(accountId, async (current) => {
-      if (current.credentialGeneration > seen) return null; // another process refreshed meanwhile: adopt its tokens
-      if (
-        current.status === "reauth_required" ||
-        current.status === "disabled" ||
-        current.status === "deleted"
-      ) {
-        failure = new AccountUnavailableError(accountId, current.status);
-        return null;
+    const deadline = this.clock.now() + REFRESH_WAIT_MS;
+    for (;;) {
+      const lease = await this.repo.acquireRefreshLease(accountId, this.#owner, seen, LEASE_MS);
+      const current = lease.row;
+      this.registry.replaceRow(current);
+      if (!lease.acquired) {
+        // Another process refreshed meanwhile: adopt its tokens.
+        if (current.credentialGeneration > seen) return this.#open(current);
+        if (DEAD.has(current.status)) throw new AccountUnavailableError(accountId, current.status);
+        // Another process holds the lease: wait for its outcome (or its lease to expire).
+        if (this.clock.now() > deadline) throw new AccountUnavailableError(accountId, "refresh_in_progress");
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
       }
-      const refreshToken = this.sealer
-        .open(
-          {
-            ciphertext: current.sealed.refreshCiphertext,
-            nonce: current.sealed.refreshNonce,
-            keyVersion: current.sealed.keyVersion,
-          },
-          aad(accountId, "refresh_token"),
-        )
-        .toString("utf8");
-      try {
-        const tokens = await this.refresher(refreshToken, reason);
-        const claims = readClaims(tokens.accessToken);
-        return {
-          kind: "tokens",
-          sealed: sealTokens(this.sealer, accountId, tokens.accessToken, tokens.refreshToken),
-          accessTokenExpiresAt: claims.expiresAt ? new Date(claims.expiresAt) : null,
-        };
-      } catch (err) {
-        if (err instanceof RefreshError && err.kind === "permanent") {
-          failure = new AccountUnavailableError(accountId, err.code);
-          this.logger.warn(
-            { accountId, code: err.code },
-            "refresh token rejected: account needs a new login",
-          );
-          return { kind: "status", status: "reauth_required", reason: err.code };
-        }
-        const code = err instanceof RefreshError ? err.code : "refresh_failed";
-        this.logger.warn({ accountId, code }, "token refresh failed (transient)");
-        failure = new AccountUnavailableError(accountId, code);
-        return null;
+      if (DEAD.has(current.status)) {
+        await this.repo.releaseRefreshLease(accountId, this.#owner, current.status);
+        throw new AccountUnavailableError(accountId, current.status);
       }
+      return this.#refreshHolding(accountId, reason, current);
+    }
+  }
+
+  /** We hold the lease: call the auth server (no transaction open), then store the outcome. */
+  async #refreshHolding(
+    accountId: string,
+    reason: "proactive_expiry" | "unauthorized_recovery",
+    current: AccountRow,
+  ): Promise<AccessToken> {
+    const refreshToken = this.sealer
+      .open(
+        {
+          ciphertext: current.sealed.refreshCiphertext,
+          nonce: current.sealed.refreshNonce,
+          keyVersion: current.sealed.keyVersion,
+        },
+        aad(accountId, "refresh_token"),
+      )
+      .toString("utf8");
+    let tokens: TokenSet;
+    try {
+      tokens = await this.refresher(refreshToken, reason);
+    } catch (err) {
+      if (err instanceof RefreshError && err.kind === "permanent") {
+        this.logger.warn({ accountId, code: err.code }, "refresh token rejected: account needs a new login");
+        const row = await this.repo.completeRefresh(accountId, this.#owner, {
+          kind: "status",
+          status: "reauth_required",
+          reason: err.code,
+        });
+        if (row) this.registry.replaceRow(row);
+        throw new AccountUnavailableError(accountId, err.code);
+      }
+      const code = err instanceof RefreshError ? err.code : "refresh_failed";
+      this.logger.warn({ accountId, code }, "token refresh failed (transient)");
+      await this.repo.releaseRefreshLease(accountId, this.#owner, code).catch(() => {});
+      throw new AccountUnavailableError(accountId, code);
+    }
+    const claims = readClaims(tokens.accessToken);
+    const row = await this.repo.completeRefresh(accountId, this.#owner, {
+      kind: "tokens",
+      sealed: sealTokens(this.sealer, accountId, tokens.accessToken, tokens.refreshToken),
+      accessTokenExpiresAt: claims.expiresAt ? new Date(claims.expiresAt) : null,
     });
+    if (!row) {
+      // Our lease expired before we could store the tokens (an auth server slower than the lease).
+      this.logger.error({ accountId }, "refresh lease lost before the new tokens were stored");
+      throw new AccountUnavailableError(accountId, "refresh_lease_lost");
+    }
     this.registry.replaceRow(row);
-    if (failure) throw failure;
     return this.#open(row);
   }
 
