@@ -125,7 +125,7 @@ export async function createPool(
           pinned_failover: p.pinnedFailover,
           v1_enabled: p.v1Enabled,
         })
-        .returning(["id", "name", "status", "routing_strategy", "ring_size", "pinned_failover", "v1_enabled"])
+        .returning(POOL_COLUMNS)
         .executeTakeFirstOrThrow();
       await audit(tx, ctx, {
         action: "pool.create",
@@ -134,15 +134,7 @@ export async function createPool(
         poolId: row.id,
         details: { name: row.name },
       });
-      return {
-        id: row.id,
-        name: row.name,
-        status: row.status,
-        routingStrategy: row.routing_strategy,
-        ringSize: row.ring_size,
-        pinnedFailover: row.pinned_failover,
-        v1Enabled: row.v1_enabled,
-      };
+      return toPoolSummary(row);
     });
   } catch (err) {
     if (err instanceof DatabaseError && err.code === "unique_violation") {
@@ -155,12 +147,34 @@ export async function createPool(
 export async function findPool(db: Db, nameOrId: string): Promise<PoolSummary> {
   const row = await db
     .selectFrom("pools")
-    .select(["id", "name", "status", "routing_strategy", "ring_size", "pinned_failover", "v1_enabled"])
+    .select(POOL_COLUMNS)
     .where((eb) =>
       eb.or([eb("id", "=", nameOrId), eb(sql<string>`lower(name)`, "=", nameOrId.toLowerCase())]),
     )
     .executeTakeFirst();
   if (!row) throw new ControlError("pool_not_found", `no pool named or with id "${nameOrId}"`, "pool");
+  return toPoolSummary(row);
+}
+
+const POOL_COLUMNS = [
+  "id",
+  "name",
+  "status",
+  "routing_strategy",
+  "ring_size",
+  "pinned_failover",
+  "v1_enabled",
+] as const;
+
+function toPoolSummary(row: {
+  id: string;
+  name: string;
+  status: string;
+  routing_strategy: RoutingStrategy;
+  ring_size: number;
+  pinned_failover: "move" | "refuse";
+  v1_enabled: boolean;
+}): PoolSummary {
   return {
     id: row.id,
     name: row.name,

@@ -4,10 +4,12 @@
  * status, credential updates under a row lock, and thread affinity. Rows
  * carry sealed (encrypted) tokens only.
  */
+
+import { randomBytes } from "node:crypto";
 import type { AccountStatus, QuotaObservation, QuotaWindow, RoutingStrategy } from "@codex-pooler/core";
 import { sql } from "kysely";
 import { withTransaction } from "../transaction.ts";
-import type { Db } from "../types.ts";
+import type { Db, Tx } from "../types.ts";
 
 export type KeyStatus = "active" | "paused" | "revoked";
 
@@ -164,6 +166,28 @@ const ACCOUNT_COLUMNS = [
   "refresh_token_nonce",
   "secret_key_version",
 ] as const;
+
+/** The gateway changed an account's status (auth failure, deactivation): who, what, why. */
+async function auditStatusChange(
+  tx: Tx,
+  accountId: string,
+  status: AccountStatus,
+  reason: string,
+  outcome: "success" | "failure",
+): Promise<void> {
+  await tx
+    .insertInto("audit_events")
+    .values({
+      id: `aud_${Date.now().toString(36)}${randomBytes(8).toString("hex")}`,
+      actor_type: "gateway",
+      action: "upstream_account.status_change",
+      target_type: "upstream_account",
+      target_id: accountId,
+      outcome,
+      details: JSON.stringify({ status, reason }),
+    })
+    .execute();
+}
 
 export function createGatewayRepository(db: Db): GatewayRepository {
   return {
@@ -322,18 +346,7 @@ export function createGatewayRepository(db: Db): GatewayRepository {
           .returning("id")
           .executeTakeFirst();
         if (!updated) return;
-        await tx
-          .insertInto("audit_events")
-          .values({
-            id: `aud_${accountId}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`,
-            actor_type: "gateway",
-            action: "upstream_account.status_change",
-            target_type: "upstream_account",
-            target_id: accountId,
-            outcome: "success",
-            details: JSON.stringify({ status, reason }),
-          })
-          .execute();
+        await auditStatusChange(tx, accountId, status, reason, "success");
       });
     },
 
@@ -402,18 +415,7 @@ export function createGatewayRepository(db: Db): GatewayRepository {
           .returning(ACCOUNT_COLUMNS)
           .executeTakeFirst();
         if (!row) return undefined;
-        await tx
-          .insertInto("audit_events")
-          .values({
-            id: `aud_${accountId}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`,
-            actor_type: "gateway",
-            action: "upstream_account.status_change",
-            target_type: "upstream_account",
-            target_id: accountId,
-            outcome: "failure",
-            details: JSON.stringify({ status: update.status, reason: update.reason }),
-          })
-          .execute();
+        await auditStatusChange(tx, accountId, update.status, update.reason, "failure");
         return toAccountRow(row);
       });
     },

@@ -1,18 +1,5 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-
-/** Path of the real Codex CLI launcher from the npm package `@openai/codex`. */
-export function codexBin(): string {
-  const require = createRequire(import.meta.url);
-  const pkgPath = require.resolve("@openai/codex/package.json");
-  const pkg = JSON.parse(readFileSync(pkgPath, "utf8")) as { bin: string | Record<string, string> };
-  const bin = typeof pkg.bin === "string" ? pkg.bin : pkg.bin["codex"];
-  if (!bin) throw new Error("@openai/codex has no codex bin");
-  return join(dirname(pkgPath), bin);
-}
+import { rmSync } from "node:fs";
+import { codexExec, codexHome } from "../../../../tests/support/codex.ts";
 
 export interface CodexRun {
   code: number | null;
@@ -41,49 +28,16 @@ export interface CodexRunOptions {
 
 /** Runs `codex exec` once, offline, in a fresh CODEX_HOME, with stdin closed (spec §7.1). */
 export async function runCodex(o: CodexRunOptions): Promise<CodexRun> {
-  const home = mkdtempSync(join(tmpdir(), "codex-home-"));
-  writeFileSync(join(home, "config.toml"), o.config);
-  for (const [name, content] of Object.entries(o.files ?? {}))
-    writeFileSync(join(home, name), content, { mode: 0o600 });
-  o.prepare?.(home);
-  const out = join(home, "last-message.txt");
-  const args = [
-    "exec",
-    "--skip-git-repo-check",
-    "--ephemeral",
-    "--json",
-    "-o",
-    out,
-    ...(o.args ?? []),
-    o.prompt,
-  ];
-  const env: Record<string, string> = {};
-  // Only what the CLI needs: no inherited proxies or API keys can redirect it to a live service.
-  for (const k of ["PATH", "HOME", "LANG", "TMPDIR"]) if (process.env[k]) env[k] = process.env[k]!;
-  Object.assign(env, { CODEX_HOME: home, RUST_LOG: "error" }, o.env);
-  const child = spawn(codexBin(), args, { cwd: home, env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => {
-    stdout += c.toString();
+  const home = codexHome(o.config, o.files);
+  o.prepare?.(home.dir);
+  const result = await codexExec({
+    home,
+    prompt: o.prompt,
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.args ? { args: o.args } : {}),
+    ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
   });
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 45_000);
-  const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
-  clearTimeout(timer);
-  const events = stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  let lastMessage = "";
-  try {
-    lastMessage = readFileSync(out, "utf8");
-  } catch {
-    lastMessage = "";
-  }
-  return { code, stdout, stderr, events, lastMessage, home };
+  return { ...result, home: home.dir };
 }
 
 export function removeHome(run: CodexRun): void {

@@ -5,52 +5,20 @@
  * strip `store`, `stream` and `include` before calling it; so do we.
  */
 import { DomainError, extractAnchors, stripAccountBoundItems } from "@codex-pooler/core";
-import { authorizePoolRequest } from "../auth/keys.ts";
-import { startAttempt, startRecord } from "../records.ts";
+import { startAttempt } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
-import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
 import { httpAttempt } from "./attempt.ts";
 import { dispatch } from "./dispatch.ts";
-import { errorBody, parseResponsesBody, type ResponsesDeps } from "./responses.ts";
+import { recordedHttpHandler } from "./handler.ts";
+import { errorBody, type ResponsesDeps } from "./responses.ts";
 
 export function createCompactHandler(deps: ResponsesDeps, route = "responses_compact") {
-  return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
-    const startedAt = deps.clock.now();
-    const requestId = deps.newId("req");
-    const abort = new AbortController();
-    res.onAbort(() => abort.abort());
-    const record = startRecord({
-      id: requestId,
-      route,
-      transport: "http_json",
-      originator: req.headers["originator"],
-      startedAt,
-    });
-    let release: (() => void) | undefined;
-    let last: { status: number; body: string; code: string } | undefined;
-    const fail = (err: DomainError) => {
-      record.status = "rejected";
-      record.httpStatus = err.status;
-      record.errorCode = err.code;
-      const headers: Array<[string, string]> = [["x-request-id", requestId]];
-      if (err.retryAfterSeconds !== undefined) headers.push(["retry-after", String(err.retryAfterSeconds)]);
-      res.json(err.status, errorBody(err, requestId), headers);
-    };
-    try {
-      const { key, pool } = await authorizePoolRequest(
-        deps.keys,
-        deps.registry,
-        req.headers["authorization"],
-      );
-      record.apiKeyId = key.keyId;
-      record.poolId = key.poolId;
-      release = await deps.bulkhead.acquire();
-      const body = parseResponsesBody(
-        await res.body(),
-        req.headers["content-encoding"],
-        deps.limits.maxDecodedBytes,
-      );
-      record.model = body.model ?? null;
+  return recordedHttpHandler(
+    deps,
+    { route, transport: "http_json", bulkhead: deps.bulkhead },
+    async (ctx) => {
+      const { req, res, requestId, startedAt, abort, record, pool, body } = ctx;
+      let last: { status: number; body: string; code: string } | undefined;
       const { store: _s, stream: _t, include: _i, ...rest } = body.json;
       const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
         hashAnchor,
@@ -128,20 +96,8 @@ export function createCompactHandler(deps: ResponsesDeps, route = "responses_com
           return { kind: "done" };
         },
       });
-    } catch (err) {
-      if (err instanceof DomainError) fail(err);
-      else {
-        deps.logger.error({ err, requestId }, "compact route failed");
-        fail(new DomainError("internal_error"));
-      }
-    } finally {
-      release?.();
-      record.completedAt = deps.clock.now();
-      record.durationMs = record.completedAt - startedAt;
-      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
-      deps.recorder.record(record);
-    }
-  };
+    },
+  );
 }
 
 function safeJson(text: string): unknown {

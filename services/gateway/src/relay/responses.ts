@@ -27,20 +27,15 @@ import {
   type TokenUsage,
 } from "@codex-pooler/upstream";
 import type { Bulkhead } from "../admission.ts";
-import { authorizePoolRequest, type KeyAuthenticator } from "../auth/keys.ts";
-import {
-  type AttemptRecord,
-  type RequestRecord,
-  type RequestRecorder,
-  startAttempt,
-  startRecord,
-} from "../records.ts";
+import type { KeyAuthenticator } from "../auth/keys.ts";
+import { type AttemptRecord, type RequestRecord, type RequestRecorder, startAttempt } from "../records.ts";
 import type { AffinityStore } from "../state/affinity.ts";
 import { hashAnchor } from "../state/affinity.ts";
 import type { Registry } from "../state/registry.ts";
-import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
+import type { ResponseStream } from "../uws/http.ts";
 import { type AttemptDeps, httpAttempt } from "./attempt.ts";
 import { dispatch } from "./dispatch.ts";
+import { answerError, recordedHttpHandler } from "./handler.ts";
 
 export interface ResponsesDeps extends AttemptDeps {
   keys: KeyAuthenticator;
@@ -101,170 +96,110 @@ function failureEvent(sequence: number, code: string, message: string): string {
 }
 
 export function createResponsesHandler(deps: ResponsesDeps, route = "responses") {
-  return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
-    const startedAt = deps.clock.now();
-    const requestId = deps.newId("req");
-    const abort = new AbortController();
-    res.onAbort(() => abort.abort());
-
-    const record = startRecord({
-      id: requestId,
-      route,
-      transport: "http_sse",
-      originator: req.headers["originator"],
-      startedAt,
-    });
-    let release: (() => void) | undefined;
+  return recordedHttpHandler(deps, { route, transport: "http_sse", bulkhead: deps.bulkhead }, async (ctx) => {
+    const { req, res, requestId, startedAt, abort, record, pool, body } = ctx;
     let lastFailure: { status: number; body: string; code: string } | undefined;
     /** After a 401 token_expired: refresh the token of this generation (unless someone already did) and retry. */
     let refreshFor: { accountId: string; generation: number } | undefined;
+    const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(hashAnchor);
+    let strippedBody: Buffer | undefined;
 
-    const answerError = (err: DomainError) => {
-      record.status = err.status === 499 ? "cancelled" : "rejected";
-      record.httpStatus = err.status;
-      record.errorCode = err.code;
-      const headers: Array<[string, string]> = [["x-request-id", requestId]];
-      if (err.retryAfterSeconds !== undefined) headers.push(["retry-after", String(err.retryAfterSeconds)]);
-      res.json(err.status, errorBody(err, requestId), headers);
-    };
-
-    try {
-      const { key, pool } = await authorizePoolRequest(
-        deps.keys,
-        deps.registry,
-        req.headers["authorization"],
-      );
-      record.apiKeyId = key.keyId;
-      record.poolId = key.poolId;
-      release = await deps.bulkhead.acquire();
-      const body = parseResponsesBody(
-        await res.body(),
-        req.headers["content-encoding"],
-        deps.limits.maxDecodedBytes,
-      );
-      record.model = body.model ?? null;
-      const catalog = deps.registry.catalog(pool.row.id);
-      if (body.model !== undefined && catalog.size > 0 && !catalog.has(body.model)) {
-        throw new DomainError("model_not_found", {
-          param: "model",
-          message: `The model \`${body.model}\` is not available in this pool.`,
-        });
-      }
-      const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
-        hashAnchor,
-      );
-      let strippedBody: Buffer | undefined;
-
-      await dispatch({
-        pool,
-        model: body.model,
-        anchors,
-        seedText: req.headers["session-id"] ?? requestId,
-        now: () => deps.clock.now(),
-        registry: deps.registry,
-        affinity: deps.affinity,
-        exhausted: () => {
-          if (lastFailure) {
-            record.httpStatus = lastFailure.status;
-            record.errorCode = lastFailure.code;
-            res.json(
-              lastFailure.status >= 500 || lastFailure.status === 401 ? 502 : lastFailure.status,
-              upstreamErrorBody(lastFailure, requestId),
-              [
-                ["x-request-id", requestId],
-                ...(lastFailure.status === 429 ? ([["retry-after", "5"]] as Array<[string, string]>) : []),
-              ],
-            );
-          } else answerError(new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
-        },
-        attempt: async (ctx) => {
-          if (abort.signal.aborted) return { kind: "done" };
-          let payload = body.raw;
-          if (ctx.moved) {
-            strippedBody ??= Buffer.from(
-              JSON.stringify({ ...body.json, input: stripAccountBoundItems(body.json["input"]).input }),
-            );
-            payload = strippedBody;
-          }
-          const attempt = startAttempt(record, {
-            id: deps.newId("att"),
-            attemptNo: ctx.attemptNo,
-            accountId: ctx.accountId,
-            startedAt: deps.clock.now(),
-          });
-          const previousGeneration =
-            refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
-          refreshFor = undefined;
-          const result = await httpAttempt(deps, ctx.accountId, {
-            path: "/codex/responses",
-            method: "POST",
-            clientHeaders: req.headers,
-            body: payload,
-            stream: true,
-            signal: abort.signal,
-            ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
-          });
-          const finish = () => {
-            attempt.durationMs = deps.clock.now() - attempt.startedAt;
-          };
-          if (result.kind === "unavailable") {
-            attempt.errorCode = result.code;
-            attempt.status = result.retryable ? "retryable_failed" : "cancelled";
-            finish();
-            lastFailure = { status: 503, body: "", code: result.code };
-            return result.retryable ? { kind: "retry" } : { kind: "done" };
-          }
-          if (result.kind === "failed") {
-            attempt.httpStatus = result.status;
-            attempt.errorCode = result.failure.code;
-            finish();
-            if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
-              // The access token expired early: refresh it (once, everywhere) and retry this account.
-              attempt.status = "retryable_failed";
-              lastFailure = { status: result.status, body: result.body, code: "token_expired" };
-              refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
-              return { kind: "retry", sameAccount: true };
-            }
-            lastFailure = { status: result.status, body: result.body, code: result.failure.code };
-            if (result.failure.retryable) {
-              attempt.status = "retryable_failed";
-              return { kind: "retry" };
-            }
-            // The request itself was refused: the client gets the upstream's answer.
-            record.httpStatus = result.status;
-            record.errorCode = result.failure.code;
-            record.accountId = ctx.accountId;
-            res.json(result.status, upstreamClientErrorBody(result.body, result.failure.code, requestId), [
+    await dispatch({
+      pool,
+      model: body.model,
+      anchors,
+      seedText: req.headers["session-id"] ?? requestId,
+      now: () => deps.clock.now(),
+      registry: deps.registry,
+      affinity: deps.affinity,
+      exhausted: () => {
+        if (lastFailure) {
+          record.httpStatus = lastFailure.status;
+          record.errorCode = lastFailure.code;
+          res.json(
+            lastFailure.status >= 500 || lastFailure.status === 401 ? 502 : lastFailure.status,
+            upstreamErrorBody(lastFailure, requestId),
+            [
               ["x-request-id", requestId],
-            ]);
-            return { kind: "done" };
+              ...(lastFailure.status === 429 ? ([["retry-after", "5"]] as Array<[string, string]>) : []),
+            ],
+          );
+        } else answerError(res, record, new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
+      },
+      attempt: async (ctx) => {
+        if (abort.signal.aborted) return { kind: "done" };
+        let payload = body.raw;
+        if (ctx.moved) {
+          strippedBody ??= Buffer.from(
+            JSON.stringify({ ...body.json, input: stripAccountBoundItems(body.json["input"]).input }),
+          );
+          payload = strippedBody;
+        }
+        const attempt = startAttempt(record, {
+          id: deps.newId("att"),
+          attemptNo: ctx.attemptNo,
+          accountId: ctx.accountId,
+          startedAt: deps.clock.now(),
+        });
+        const previousGeneration =
+          refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
+        refreshFor = undefined;
+        const result = await httpAttempt(deps, ctx.accountId, {
+          path: "/codex/responses",
+          method: "POST",
+          clientHeaders: req.headers,
+          body: payload,
+          stream: true,
+          signal: abort.signal,
+          ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
+        });
+        const finish = () => {
+          attempt.durationMs = deps.clock.now() - attempt.startedAt;
+        };
+        if (result.kind === "unavailable") {
+          attempt.errorCode = result.code;
+          attempt.status = result.retryable ? "retryable_failed" : "cancelled";
+          finish();
+          lastFailure = { status: 503, body: "", code: result.code };
+          return result.retryable ? { kind: "retry" } : { kind: "done" };
+        }
+        if (result.kind === "failed") {
+          attempt.httpStatus = result.status;
+          attempt.errorCode = result.failure.code;
+          finish();
+          if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
+            // The access token expired early: refresh it (once, everywhere) and retry this account.
+            attempt.status = "retryable_failed";
+            lastFailure = { status: result.status, body: result.body, code: "token_expired" };
+            refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
+            return { kind: "retry", sameAccount: true };
           }
-          lastFailure = undefined;
-          return relayStream(deps, res, result, {
-            record,
-            attempt,
-            requestId,
-            abort,
-            accountId: ctx.accountId,
-            startedAt,
-          });
-        },
-      });
-    } catch (err) {
-      if (err instanceof DomainError) answerError(err);
-      else {
-        deps.logger.error({ err, requestId }, "responses route failed");
-        if (res.headSent) res.destroy();
-        else answerError(new DomainError("internal_error"));
-      }
-    } finally {
-      release?.();
-      record.completedAt = deps.clock.now();
-      record.durationMs = record.completedAt - startedAt;
-      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
-      deps.recorder.record(record);
-    }
-  };
+          lastFailure = { status: result.status, body: result.body, code: result.failure.code };
+          if (result.failure.retryable) {
+            attempt.status = "retryable_failed";
+            return { kind: "retry" };
+          }
+          // The request itself was refused: the client gets the upstream's answer.
+          record.httpStatus = result.status;
+          record.errorCode = result.failure.code;
+          record.accountId = ctx.accountId;
+          res.json(result.status, upstreamClientErrorBody(result.body, result.failure.code, requestId), [
+            ["x-request-id", requestId],
+          ]);
+          return { kind: "done" };
+        }
+        lastFailure = undefined;
+        return relayStream(deps, res, result, {
+          record,
+          attempt,
+          requestId,
+          abort,
+          accountId: ctx.accountId,
+          startedAt,
+        });
+      },
+    });
+  });
 }
 
 interface RelayContext {

@@ -5,7 +5,7 @@
  * folded into the Codex `/wham/usage` shape.
  */
 import { createHash } from "node:crypto";
-import { type Clock, DomainError, PRIMARY_LIMIT_ID, type QuotaWindow, quotaState } from "@codex-pooler/core";
+import { type Clock, PRIMARY_LIMIT_ID, type QuotaWindow, quotaState } from "@codex-pooler/core";
 import { authorizePoolRequest, type KeyAuthenticator } from "../auth/keys.ts";
 import type { Registry } from "../state/registry.ts";
 import type { IncomingRequest, ResponseStream } from "../uws/http.ts";

@@ -1,0 +1,93 @@
+/**
+ * What every HTTP route of the Codex surface does around its own work: a
+ * request id and record, client-abort wiring, key + pool authorisation,
+ * admission, body decoding and parsing, the model check, error answers with
+ * stable codes (never internals on a 5xx), and the record handed to the
+ * recorder at the end, whatever happened.
+ */
+import { DomainError } from "@codex-pooler/core";
+import type { Bulkhead } from "../admission.ts";
+import { type AuthenticatedKey, authorizePoolRequest } from "../auth/keys.ts";
+import { type RequestRecord, startRecord } from "../records.ts";
+import type { PoolState } from "../state/registry.ts";
+import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
+import { errorBody, type ParsedResponsesBody, parseResponsesBody, type ResponsesDeps } from "./responses.ts";
+
+export interface RecordedContext {
+  req: IncomingRequest;
+  res: ResponseStream;
+  requestId: string;
+  startedAt: number;
+  abort: AbortController;
+  record: RequestRecord;
+  key: AuthenticatedKey;
+  pool: PoolState;
+  body: ParsedResponsesBody;
+}
+
+export function answerError(res: ResponseStream, record: RequestRecord, err: DomainError): void {
+  record.status = "rejected";
+  record.httpStatus = err.status;
+  record.errorCode = err.code;
+  const headers: Array<[string, string]> = [["x-request-id", record.id]];
+  if (err.retryAfterSeconds !== undefined) headers.push(["retry-after", String(err.retryAfterSeconds)]);
+  res.json(err.status, errorBody(err, record.id), headers);
+}
+
+export function recordedHttpHandler(
+  deps: ResponsesDeps,
+  options: { route: string; transport: RequestRecord["transport"]; bulkhead: Bulkhead },
+  run: (ctx: RecordedContext) => Promise<void>,
+) {
+  return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
+    const startedAt = deps.clock.now();
+    const requestId = deps.newId("req");
+    const abort = new AbortController();
+    res.onAbort(() => abort.abort());
+    const record = startRecord({
+      id: requestId,
+      route: options.route,
+      transport: options.transport,
+      originator: req.headers["originator"],
+      startedAt,
+    });
+    let release: (() => void) | undefined;
+    try {
+      const { key, pool } = await authorizePoolRequest(
+        deps.keys,
+        deps.registry,
+        req.headers["authorization"],
+      );
+      record.apiKeyId = key.keyId;
+      record.poolId = key.poolId;
+      release = await options.bulkhead.acquire();
+      const body = parseResponsesBody(
+        await res.body(),
+        req.headers["content-encoding"],
+        deps.limits.maxDecodedBytes,
+      );
+      record.model = body.model ?? null;
+      const catalog = deps.registry.catalog(pool.row.id);
+      if (body.model !== undefined && catalog.size > 0 && !catalog.has(body.model)) {
+        throw new DomainError("model_not_found", {
+          param: "model",
+          message: `The model \`${body.model}\` is not available in this pool.`,
+        });
+      }
+      await run({ req, res, requestId, startedAt, abort, record, key, pool, body });
+    } catch (err) {
+      if (err instanceof DomainError) answerError(res, record, err);
+      else {
+        deps.logger.error({ err, requestId, route: options.route }, "route failed");
+        if (res.headSent) res.destroy();
+        else answerError(res, record, new DomainError("internal_error"));
+      }
+    } finally {
+      release?.();
+      record.completedAt = deps.clock.now();
+      record.durationMs = record.completedAt - startedAt;
+      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
+      deps.recorder.record(record);
+    }
+  };
+}
