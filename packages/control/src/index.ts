@@ -359,30 +359,7 @@ export async function importAccount(ctx: ControlContext, options: ImportOptions)
     const obs = probe.usage ? parseUsagePayload(probe.usage, clockOf(ctx).now()) : undefined;
     if (obs) {
       quotaKnown = true;
-      for (const w of obs.windows) {
-        await ctx.db
-          .insertInto("quota_windows")
-          .values({
-            account_id: result.accountId,
-            limit_id: w.limitId,
-            window_kind: w.kind,
-            used_percent: w.usedPercent,
-            window_minutes: w.windowMinutes,
-            reset_at: w.resetAt === null ? null : new Date(w.resetAt),
-            source: "usage_endpoint",
-            observed_at: new Date(obs.observedAt),
-          })
-          .onConflict((oc) =>
-            oc.columns(["account_id", "limit_id", "window_kind"]).doUpdateSet((eb) => ({
-              used_percent: eb.ref("excluded.used_percent"),
-              window_minutes: eb.ref("excluded.window_minutes"),
-              reset_at: eb.ref("excluded.reset_at"),
-              source: eb.ref("excluded.source"),
-              observed_at: eb.ref("excluded.observed_at"),
-            })),
-          )
-          .execute();
-      }
+      await createGatewayRepository(ctx.db).saveQuota(result.accountId, obs);
     }
   }
   return {
