@@ -15,7 +15,7 @@ import {
   parseUsagePayload,
   type RoutingStrategy,
 } from "@codex-pooler/core";
-import { DatabaseError, type Db, type Tx, withTransaction } from "@codex-pooler/db";
+import { createGatewayRepository, DatabaseError, type Db, type Tx, withTransaction } from "@codex-pooler/db";
 import { type Dispatcher, readClaims, sendUpstream } from "@codex-pooler/upstream";
 import { sql } from "kysely";
 import { z } from "zod";
