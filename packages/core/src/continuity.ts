@@ -5,7 +5,13 @@
  * first; the gateway stores only their hashes.
  */
 
-export type AnchorKind = "turn_state" | "previous_response" | "session" | "window" | "prompt_cache";
+export type AnchorKind =
+  | "turn_state"
+  | "previous_response"
+  | "session"
+  | "window"
+  | "prompt_cache"
+  | "history_item";
 
 export interface Anchor {
   kind: AnchorKind;
@@ -45,7 +51,7 @@ function clean(v: unknown): string | undefined {
  */
 export function extractAnchors(
   headers: Readonly<Record<string, string | undefined>>,
-  body: { previous_response_id?: unknown; prompt_cache_key?: unknown } | undefined,
+  body: { previous_response_id?: unknown; prompt_cache_key?: unknown; input?: unknown } | undefined,
 ): Anchor[] {
   const anchors: Anchor[] = [];
   const turnState = clean(headers["x-codex-turn-state"]);
@@ -63,5 +69,41 @@ export function extractAnchors(
   if (window) anchors.push({ kind: "window", value: window });
   const cacheKey = clean(body?.prompt_cache_key);
   if (cacheKey) anchors.push({ kind: "prompt_cache", value: cacheKey });
+  anchors.push(...historyAnchors(body?.input));
   return anchors;
+}
+
+/** How many of the latest account-bound history items are looked up. */
+const HISTORY_ANCHORS = 3;
+
+/**
+ * Account-bound items a client replays (reasoning with encrypted content,
+ * compaction) name the account that minted them by their ids: the latest
+ * few become anchors, for clients that send no session id.
+ */
+export function historyAnchors(input: unknown): Anchor[] {
+  if (!Array.isArray(input)) return [];
+  const out: Anchor[] = [];
+  for (let i = input.length - 1; i >= 0 && out.length < HISTORY_ANCHORS; i--) {
+    const item = input[i] as Record<string, unknown> | null;
+    if (!item || typeof item !== "object") continue;
+    const bound =
+      item["type"] === "compaction" ||
+      (item["type"] === "reasoning" && typeof item["encrypted_content"] === "string");
+    const id = clean(item["id"]);
+    if (bound && id) out.push({ kind: "history_item", value: id });
+  }
+  return out;
+}
+
+/** Ids of account-bound items in a response's output, to be anchored to the account that produced them. */
+export function boundOutputIds(items: readonly unknown[]): string[] {
+  const ids: string[] = [];
+  for (const item of items) {
+    if (!item || typeof item !== "object") continue;
+    const o = item as Record<string, unknown>;
+    if ((o["type"] === "reasoning" || o["type"] === "compaction") && typeof o["id"] === "string")
+      ids.push(o["id"]);
+  }
+  return ids;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bearerToken, generatePoolKey, parsePoolKey } from "./api-keys.ts";
-import { extractAnchors } from "./continuity.ts";
+import { boundOutputIds, extractAnchors, historyAnchors } from "./continuity.ts";
 import { encodeSortable, newId } from "./ids.ts";
 
 let counter = 0;
@@ -65,5 +65,34 @@ describe("extractAnchors", () => {
     expect(
       extractAnchors({ "session-id": " ", "x-session-id": "x".repeat(600) }, { prompt_cache_key: 5 }),
     ).toEqual([]);
+  });
+});
+
+describe("history anchors", () => {
+  it("anchor the latest account-bound items a client replays", () => {
+    const input = [
+      { type: "message", role: "user", content: [] },
+      { type: "reasoning", id: "rs_1", encrypted_content: "x" },
+      { type: "reasoning", id: "rs_summary_only", summary: [] },
+      { type: "function_call", id: "fc_1", call_id: "c1", name: "f", arguments: "{}" },
+      { type: "compaction", id: "cmp_1", encrypted_content: "y" },
+    ];
+    expect(historyAnchors(input)).toEqual([
+      { kind: "history_item", value: "cmp_1" },
+      { kind: "history_item", value: "rs_1" },
+    ]);
+    expect(extractAnchors({}, { input }).map((a) => a.kind)).toEqual(["history_item", "history_item"]);
+    expect(historyAnchors("text input")).toEqual([]);
+  });
+
+  it("name the output items that only the producing account can read", () => {
+    expect(
+      boundOutputIds([
+        { type: "reasoning", id: "rs_9" },
+        { type: "message", id: "msg_1" },
+        { type: "compaction", id: "cmp_2" },
+        null,
+      ]),
+    ).toEqual(["rs_9", "cmp_2"]);
   });
 });

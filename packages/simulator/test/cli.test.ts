@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 
 // The `simulator` command as the project CLI runs it: one JSON line first, auth files, clean stop on SIGTERM.
 
-const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+// Through the project CLI, exactly as documented: `codex-pooler simulator …`.
+const bin = fileURLToPath(new URL("../../../bin/codex-pooler.js", import.meta.url));
 
 describe("simulator command", () => {
   const dir = mkdtempSync(join(tmpdir(), "sim-cli-"));
@@ -16,7 +17,7 @@ describe("simulator command", () => {
   it("prints its URLs and accounts first, writes auth.json files, serves, and stops on SIGTERM", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", main, "--accounts", "2", "--auth-dir", dir, "--plan", "pro"],
+      [bin, "simulator", "--accounts", "2", "--auth-dir", dir, "--plan", "pro"],
       {
         stdio: ["ignore", "pipe", "pipe"],
       },
@@ -69,7 +70,7 @@ describe("simulator command", () => {
   it("prints help and rejects bad flags", async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const c = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+        const c = spawn(process.execPath, [bin, "simulator", ...args], {
           stdio: ["ignore", "pipe", "pipe"],
         });
         let out = "";

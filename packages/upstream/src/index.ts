@@ -5,3 +5,4 @@ export * from "./hygiene.ts";
 export * from "./oauth.ts";
 export * from "./sse.ts";
 export * from "./websocket.ts";
+export * from "./sse-events.ts";

@@ -5,7 +5,14 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AppConfig } from "@codex-pooler/config";
-import { type Clock, type IdPrefix, type Logger, newId, type QueueProducer } from "@codex-pooler/core";
+import {
+  type Clock,
+  DomainError,
+  type IdPrefix,
+  type Logger,
+  newId,
+  type QueueProducer,
+} from "@codex-pooler/core";
 import { createGatewayRepository, type DatabaseHandle } from "@codex-pooler/db";
 import { createUpstreamAgent, refreshTokens } from "@codex-pooler/upstream";
 import { createBulkheads } from "./admission.ts";
@@ -14,8 +21,10 @@ import { KeyAuthenticator } from "./auth/keys.ts";
 import { RequestRecorder } from "./records.ts";
 import { createCompactHandler } from "./relay/compact.ts";
 import { createResponsesHandler, type ResponsesDeps } from "./relay/responses.ts";
+import { createV1Handler } from "./relay/v1.ts";
 import { createWebsocketDecider, OpenSockets } from "./relay/websocket.ts";
 import { createModelsHandler, createUsageHandler } from "./routes/catalog.ts";
+import { createUnsupportedV1Handler, createV1ModelsHandler, createV1UsageHandler } from "./routes/v1.ts";
 import { AffinityStore } from "./state/affinity.ts";
 import { Registry } from "./state/registry.ts";
 import { type TokenSealer, TokenVault } from "./state/tokens.ts";
@@ -91,6 +100,9 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
   const catalogDeps = { keys, registry, clock, newId: ids };
 
   const responses = createResponsesHandler(deps);
+  const v1Deps = { keys, registry, repo, clock, newId: ids };
+  const v1Responses = createV1Handler(deps, "responses");
+  const v1Chat = createV1Handler(deps, "chat");
   const compact = createCompactHandler(compactDeps);
   const models = createModelsHandler(catalogDeps);
   const usage = createUsageHandler(catalogDeps);
@@ -105,13 +117,26 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     { method: "GET", pattern: "/backend-api/wham/usage", handler: usage },
     { method: "GET", pattern: "/wham/usage", handler: usage },
     { method: "GET", pattern: "/api/codex/usage", handler: usage },
+    { method: "POST", pattern: "/v1/responses", handler: v1Responses, bodyLimit: big },
+    { method: "POST", pattern: "/v1/chat/completions", handler: v1Chat, bodyLimit: big },
+    { method: "POST", pattern: "/backend-api/codex/v1/chat/completions", handler: v1Chat, bodyLimit: big },
+    { method: "GET", pattern: "/v1/models", handler: createV1ModelsHandler(v1Deps) },
+    { method: "GET", pattern: "/v1/usage", handler: createV1UsageHandler(v1Deps) },
+    { method: "ANY", pattern: "/v1/*", handler: createUnsupportedV1Handler(v1Deps) },
   ];
 
   const sockets = new OpenSockets();
   const decide = createWebsocketDecider({ ...deps, wsBulkhead: bulkheads.websocket }, sockets);
-  const websockets = ["/backend-api/codex/responses", "/backend-api/codex/v1/responses"].map((pattern) => ({
-    pattern,
-    decide,
+  const decideV1 = createWebsocketDecider({ ...deps, wsBulkhead: bulkheads.websocket }, sockets, (pool) => {
+    if (!pool.row.v1Enabled) throw new DomainError("v1_compatibility_disabled");
+  });
+  const websockets = [
+    ["/backend-api/codex/responses", decide],
+    ["/backend-api/codex/v1/responses", decide],
+    ["/v1/responses", decideV1],
+  ].map(([pattern, decide]) => ({
+    pattern: pattern as string,
+    decide: decide as typeof decideV1,
     maxPayloadBytes: BODY_LIMITS.maxDecodedBytes,
     idleTimeoutSeconds: 960,
   }));

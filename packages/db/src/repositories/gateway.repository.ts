@@ -6,7 +6,13 @@
  */
 
 import { randomBytes } from "node:crypto";
-import type { AccountStatus, QuotaObservation, QuotaWindow, RoutingStrategy } from "@codex-pooler/core";
+import type {
+  AccountStatus,
+  AnchorKind,
+  QuotaObservation,
+  QuotaWindow,
+  RoutingStrategy,
+} from "@codex-pooler/core";
 import { sql } from "kysely";
 import { withTransaction } from "../transaction.ts";
 import type { Db, Tx } from "../types.ts";
@@ -71,9 +77,18 @@ export type CredentialUpdate =
   | { kind: "tokens"; sealed: SealedTokens; accessTokenExpiresAt: Date | null }
   | { kind: "status"; status: AccountStatus; reason: string };
 
+export interface KeyUsage {
+  requests: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  totalTokens: number;
+}
+
 export interface AffinityAnchor {
   hash: Buffer;
-  kind: "turn_state" | "previous_response" | "session" | "window" | "prompt_cache";
+  kind: AnchorKind;
 }
 
 export interface GatewayRepository {
@@ -101,6 +116,8 @@ export interface GatewayRepository {
     update: CredentialUpdate,
   ): Promise<AccountRow | undefined>;
   releaseRefreshLease(accountId: string, owner: string, error: string): Promise<void>;
+  /** Token usage recorded for one key since a time (the key's own view, /v1/usage). */
+  keyUsage(keyId: string, since: Date): Promise<KeyUsage>;
   /** The account owning the first anchor found (anchors strongest first). */
   findAffinity(poolId: string, anchors: readonly AffinityAnchor[], now: Date): Promise<string | undefined>;
   /** Records anchors → account; an existing anchor keeps its owner. Returns the owner of the strongest anchor. */
@@ -418,6 +435,30 @@ export function createGatewayRepository(db: Db): GatewayRepository {
         await auditStatusChange(tx, accountId, update.status, update.reason, "failure");
         return toAccountRow(row);
       });
+    },
+
+    async keyUsage(keyId, since) {
+      const r = await db
+        .selectFrom("request_records")
+        .select((eb) => [
+          eb.fn.countAll<string>().as("requests"),
+          eb.fn.coalesce(eb.fn.sum<string>("input_tokens"), sql<string>`0`).as("input"),
+          eb.fn.coalesce(eb.fn.sum<string>("cached_input_tokens"), sql<string>`0`).as("cached"),
+          eb.fn.coalesce(eb.fn.sum<string>("output_tokens"), sql<string>`0`).as("output"),
+          eb.fn.coalesce(eb.fn.sum<string>("reasoning_tokens"), sql<string>`0`).as("reasoning"),
+          eb.fn.coalesce(eb.fn.sum<string>("total_tokens"), sql<string>`0`).as("total"),
+        ])
+        .where("api_key_id", "=", keyId)
+        .where("started_at", ">=", since)
+        .executeTakeFirstOrThrow();
+      return {
+        requests: Number(r.requests),
+        inputTokens: Number(r.input),
+        cachedInputTokens: Number(r.cached),
+        outputTokens: Number(r.output),
+        reasoningTokens: Number(r.reasoning),
+        totalTokens: Number(r.total),
+      };
     },
 
     async releaseRefreshLease(accountId, owner, error) {

@@ -1,7 +1,14 @@
 import type { Insertable, Selectable, Updateable } from "kysely";
 import type { Bytes, GeneratedTimestamp, Timestamp } from "./columns.ts";
 
-export const ANCHOR_KINDS = ["session", "window", "turn_state", "previous_response", "prompt_cache"] as const;
+export const ANCHOR_KINDS = [
+  "session",
+  "window",
+  "turn_state",
+  "previous_response",
+  "prompt_cache",
+  "history_item",
+] as const;
 export type AnchorKind = (typeof ANCHOR_KINDS)[number];
 
 /** Hashed continuity anchors → the account holding the thread's upstream state (raw anchors never stored). */

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { CliError, EXIT_USAGE } from "../runtime.ts";
 
 export function registerSimulator(program: Command): void {
   program
@@ -13,6 +14,11 @@ export function registerSimulator(program: Command): void {
     .argument("[args...]")
     .action(async (args: string[]) => {
       const { runSimulatorCli } = await import("@codex-pooler/simulator");
-      await runSimulatorCli(args);
+      try {
+        await runSimulatorCli(args);
+      } catch (err) {
+        // Its only failures are bad flags and a port it cannot take: usage errors.
+        throw new CliError(`simulator: ${err instanceof Error ? err.message : String(err)}`, EXIT_USAGE);
+      }
     });
 }

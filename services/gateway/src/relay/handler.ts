@@ -36,7 +36,13 @@ export function answerError(res: ResponseStream, record: RequestRecord, err: Dom
 
 export function recordedHttpHandler(
   deps: ResponsesDeps,
-  options: { route: string; transport: RequestRecord["transport"]; bulkhead: Bulkhead },
+  options: {
+    route: string;
+    transport: RequestRecord["transport"];
+    bulkhead: Bulkhead;
+    /** Pool-level gates checked before admission (e.g. the /v1 switch). */
+    precheck?: (pool: PoolState) => void;
+  },
   run: (ctx: RecordedContext) => Promise<void>,
 ) {
   return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
@@ -60,6 +66,7 @@ export function recordedHttpHandler(
       );
       record.apiKeyId = key.keyId;
       record.poolId = key.poolId;
+      options.precheck?.(pool);
       release = await options.bulkhead.acquire();
       const body = parseResponsesBody(
         await res.body(),

@@ -25,6 +25,7 @@ import type { Bulkhead } from "../admission.ts";
 import { authorizePoolRequest } from "../auth/keys.ts";
 import { type RequestRecord, startAttempt, startRecord } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
+import type { PoolState } from "../state/registry.ts";
 import { AccountUnavailableError } from "../state/tokens.ts";
 import type { HeaderList, IncomingRequest } from "../uws/http.ts";
 import type { ClientSocket, UpgradeDecision, WsSession } from "../uws/websocket.ts";
@@ -277,7 +278,12 @@ function reject(err: DomainError, requestId: string): UpgradeDecision {
   return { accept: false, status: err.status, body: JSON.stringify(errorBody(err, requestId)), headers };
 }
 
-export function createWebsocketDecider(deps: WebsocketDeps, sockets: OpenSockets) {
+export function createWebsocketDecider(
+  deps: WebsocketDeps,
+  sockets: OpenSockets,
+  /** Pool-level gates checked before admission (e.g. the /v1 switch). */
+  precheck?: (pool: PoolState) => void,
+) {
   return async (req: IncomingRequest, signal: AbortSignal): Promise<UpgradeDecision> => {
     const requestId = deps.newId("req");
     let release: (() => void) | undefined;
@@ -287,6 +293,7 @@ export function createWebsocketDecider(deps: WebsocketDeps, sockets: OpenSockets
         deps.registry,
         req.headers["authorization"],
       );
+      precheck?.(pool);
       release = await deps.wsBulkhead.acquire();
       const anchors = extractAnchors(req.headers, undefined).map(hashAnchor);
       let decision: UpgradeDecision | undefined;
