@@ -209,3 +209,30 @@ describe("the key's usage, the websocket, and the pool switch", () => {
     }
   });
 });
+
+describe("an exhausted pool seen from the OpenAI SDK", () => {
+  let exhausted: Stack;
+  beforeAll(async () => {
+    exhausted = await startStack({ accounts: 1 });
+  });
+  afterAll(async () => {
+    await exhausted?.close();
+  });
+
+  it("answers 429 with Retry-After, which the SDK raises as RateLimitError", async () => {
+    for (const a of exhausted.sim.accounts) exhausted.sim.exhaust(a.id);
+    const res = await fetch(`${exhausted.baseUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${exhausted.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-5.4", messages: [{ role: "user", content: "sim: reply x" }] }),
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    const { default: OpenAI } = await import("openai");
+    const client = new OpenAI({ apiKey: exhausted.key, baseURL: `${exhausted.baseUrl}/v1`, maxRetries: 0 });
+    const err = await client.chat.completions
+      .create({ model: "gpt-5.4", messages: [{ role: "user", content: "sim: reply x" }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+});
