@@ -171,3 +171,34 @@ describe("request records through SQS", () => {
     expect(attempts).toHaveLength(3);
   });
 });
+
+describe("a JSON answer on the Codex route", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ accounts: 1 });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("aggregates the upstream stream into one response object when the client asks stream:false", async () => {
+    const res = await fetch(`${stack.codexBaseUrl}/responses`, {
+      method: "POST",
+      headers: { ...auth(stack), "content-type": "application/json" },
+      body: JSON.stringify(userTurn("sim: reply AS-JSON", { stream: false })),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/application\/json/);
+    const body = (await res.json()) as {
+      status: string;
+      output: Array<{ type: string; content?: Array<{ text: string }> }>;
+    };
+    expect(body.status).toBe("completed");
+    const message = body.output.find((o) => o.type === "message");
+    expect(message?.content?.[0]?.text).toBe("AS-JSON");
+    const sent = stack.sim.requests({ path: "/backend-api/codex/responses" }).at(-1)!.body as {
+      stream: boolean;
+    };
+    expect(sent.stream).toBe(true);
+  });
+});

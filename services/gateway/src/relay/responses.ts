@@ -36,6 +36,7 @@ import type { ResponseStream } from "../uws/http.ts";
 import { type AttemptDeps, httpAttempt } from "./attempt.ts";
 import { dispatch } from "./dispatch.ts";
 import { answerError, recordedHttpHandler } from "./handler.ts";
+import { relayTranslated } from "./v1.ts";
 
 export interface ResponsesDeps extends AttemptDeps {
   keys: KeyAuthenticator;
@@ -96,110 +97,134 @@ function failureEvent(sequence: number, code: string, message: string): string {
 }
 
 export function createResponsesHandler(deps: ResponsesDeps, route = "responses") {
-  return recordedHttpHandler(deps, { route, transport: "http_sse", bulkhead: deps.bulkhead }, async (ctx) => {
-    const { req, res, requestId, startedAt, abort, record, pool, body } = ctx;
-    let lastFailure: { status: number; body: string; code: string } | undefined;
-    /** After a 401 token_expired: refresh the token of this generation (unless someone already did) and retry. */
-    let refreshFor: { accountId: string; generation: number } | undefined;
-    const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(hashAnchor);
-    let strippedBody: Buffer | undefined;
+  return recordedHttpHandler(
+    deps,
+    { route, transport: "http_sse", bulkhead: deps.bulkhead },
+    async (request) => {
+      const { req, res, requestId, startedAt, abort, record, pool, body } = request;
+      let lastFailure: { status: number; body: string; code: string } | undefined;
+      /** After a 401 token_expired: refresh the token of this generation (unless someone already did) and retry. */
+      let refreshFor: { accountId: string; generation: number } | undefined;
+      const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
+        hashAnchor,
+      );
+      let strippedBody: Buffer | undefined;
+      // A JSON answer (`stream: false`): the upstream only streams, so the gateway asks for a
+      // stream and answers with the aggregated response object.
+      const wantsJson = body.json["stream"] === false;
+      const upstreamJson = wantsJson ? { ...body.json, stream: true } : body.json;
+      if (wantsJson) record.transport = "http_json";
 
-    await dispatch({
-      pool,
-      model: body.model,
-      anchors,
-      seedText: req.headers["session-id"] ?? requestId,
-      now: () => deps.clock.now(),
-      registry: deps.registry,
-      affinity: deps.affinity,
-      exhausted: () => {
-        if (lastFailure) {
-          record.httpStatus = lastFailure.status;
-          record.errorCode = lastFailure.code;
-          res.json(
-            lastFailure.status >= 500 || lastFailure.status === 401 ? 502 : lastFailure.status,
-            upstreamErrorBody(lastFailure, requestId),
-            [
+      await dispatch({
+        pool,
+        model: body.model,
+        anchors,
+        seedText: req.headers["session-id"] ?? requestId,
+        now: () => deps.clock.now(),
+        registry: deps.registry,
+        affinity: deps.affinity,
+        exhausted: () => {
+          if (lastFailure) {
+            record.httpStatus = lastFailure.status;
+            record.errorCode = lastFailure.code;
+            res.json(
+              lastFailure.status >= 500 || lastFailure.status === 401 ? 502 : lastFailure.status,
+              upstreamErrorBody(lastFailure, requestId),
+              [
+                ["x-request-id", requestId],
+                ...(lastFailure.status === 429 ? ([["retry-after", "5"]] as Array<[string, string]>) : []),
+              ],
+            );
+          } else answerError(res, record, new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
+        },
+        attempt: async (ctx) => {
+          if (abort.signal.aborted) return { kind: "done" };
+          let payload = wantsJson ? Buffer.from(JSON.stringify(upstreamJson)) : body.raw;
+          if (ctx.moved) {
+            strippedBody ??= Buffer.from(
+              JSON.stringify({ ...upstreamJson, input: stripAccountBoundItems(upstreamJson["input"]).input }),
+            );
+            payload = strippedBody;
+          }
+          const attempt = startAttempt(record, {
+            id: deps.newId("att"),
+            attemptNo: ctx.attemptNo,
+            accountId: ctx.accountId,
+            startedAt: deps.clock.now(),
+          });
+          const previousGeneration =
+            refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
+          refreshFor = undefined;
+          const result = await httpAttempt(deps, ctx.accountId, {
+            path: "/codex/responses",
+            method: "POST",
+            clientHeaders: req.headers,
+            body: payload,
+            stream: true,
+            signal: abort.signal,
+            ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
+          });
+          const finish = () => {
+            attempt.durationMs = deps.clock.now() - attempt.startedAt;
+          };
+          if (result.kind === "unavailable") {
+            attempt.errorCode = result.code;
+            attempt.status = result.retryable ? "retryable_failed" : "cancelled";
+            finish();
+            lastFailure = { status: 503, body: "", code: result.code };
+            return result.retryable ? { kind: "retry" } : { kind: "done" };
+          }
+          if (result.kind === "failed") {
+            attempt.httpStatus = result.status;
+            attempt.errorCode = result.failure.code;
+            finish();
+            if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
+              // The access token expired early: refresh it (once, everywhere) and retry this account.
+              attempt.status = "retryable_failed";
+              lastFailure = { status: result.status, body: result.body, code: "token_expired" };
+              refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
+              return { kind: "retry", sameAccount: true };
+            }
+            lastFailure = { status: result.status, body: result.body, code: result.failure.code };
+            if (result.failure.retryable) {
+              attempt.status = "retryable_failed";
+              return { kind: "retry" };
+            }
+            // The request itself was refused: the client gets the upstream's answer.
+            record.httpStatus = result.status;
+            record.errorCode = result.failure.code;
+            record.accountId = ctx.accountId;
+            res.json(result.status, upstreamClientErrorBody(result.body, result.failure.code, requestId), [
               ["x-request-id", requestId],
-              ...(lastFailure.status === 429 ? ([["retry-after", "5"]] as Array<[string, string]>) : []),
-            ],
-          );
-        } else answerError(res, record, new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
-      },
-      attempt: async (ctx) => {
-        if (abort.signal.aborted) return { kind: "done" };
-        let payload = body.raw;
-        if (ctx.moved) {
-          strippedBody ??= Buffer.from(
-            JSON.stringify({ ...body.json, input: stripAccountBoundItems(body.json["input"]).input }),
-          );
-          payload = strippedBody;
-        }
-        const attempt = startAttempt(record, {
-          id: deps.newId("att"),
-          attemptNo: ctx.attemptNo,
-          accountId: ctx.accountId,
-          startedAt: deps.clock.now(),
-        });
-        const previousGeneration =
-          refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
-        refreshFor = undefined;
-        const result = await httpAttempt(deps, ctx.accountId, {
-          path: "/codex/responses",
-          method: "POST",
-          clientHeaders: req.headers,
-          body: payload,
-          stream: true,
-          signal: abort.signal,
-          ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
-        });
-        const finish = () => {
-          attempt.durationMs = deps.clock.now() - attempt.startedAt;
-        };
-        if (result.kind === "unavailable") {
-          attempt.errorCode = result.code;
-          attempt.status = result.retryable ? "retryable_failed" : "cancelled";
-          finish();
-          lastFailure = { status: 503, body: "", code: result.code };
-          return result.retryable ? { kind: "retry" } : { kind: "done" };
-        }
-        if (result.kind === "failed") {
-          attempt.httpStatus = result.status;
-          attempt.errorCode = result.failure.code;
-          finish();
-          if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
-            // The access token expired early: refresh it (once, everywhere) and retry this account.
-            attempt.status = "retryable_failed";
-            lastFailure = { status: result.status, body: result.body, code: "token_expired" };
-            refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
-            return { kind: "retry", sameAccount: true };
+            ]);
+            return { kind: "done" };
           }
-          lastFailure = { status: result.status, body: result.body, code: result.failure.code };
-          if (result.failure.retryable) {
-            attempt.status = "retryable_failed";
-            return { kind: "retry" };
+          lastFailure = undefined;
+          if (wantsJson) {
+            return relayTranslated(
+              deps,
+              request,
+              ctx.accountId,
+              attempt,
+              result.response.body,
+              undefined,
+              "responses",
+              0,
+              body.model ?? "",
+            );
           }
-          // The request itself was refused: the client gets the upstream's answer.
-          record.httpStatus = result.status;
-          record.errorCode = result.failure.code;
-          record.accountId = ctx.accountId;
-          res.json(result.status, upstreamClientErrorBody(result.body, result.failure.code, requestId), [
-            ["x-request-id", requestId],
-          ]);
-          return { kind: "done" };
-        }
-        lastFailure = undefined;
-        return relayStream(deps, res, result, {
-          record,
-          attempt,
-          requestId,
-          abort,
-          accountId: ctx.accountId,
-          startedAt,
-        });
-      },
-    });
-  });
+          return relayStream(deps, res, result, {
+            record,
+            attempt,
+            requestId,
+            abort,
+            accountId: ctx.accountId,
+            startedAt,
+          });
+        },
+      });
+    },
+  );
 }
 
 interface RelayContext {

@@ -213,7 +213,7 @@ export function createV1Handler(deps: ResponsesDeps, mode: Mode) {
   );
 }
 
-async function relayTranslated(
+export async function relayTranslated(
   deps: ResponsesDeps,
   ctx: RecordedContext,
   accountId: string,
