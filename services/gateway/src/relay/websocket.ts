@@ -113,6 +113,8 @@ class RelaySession implements WsSession {
   attach(client: ClientSocket): void {
     this.#client = client;
     for (const frame of this.#pending.splice(0)) this.#send(frame);
+    // The upstream went away while the client's upgrade was completing.
+    if (this.#closed) client.close(1011, "upstream closed");
   }
 
   onMessage(text: string, isBinary: boolean): void {
@@ -122,6 +124,11 @@ class RelaySession implements WsSession {
     }
     if (TYPE.exec(text.slice(0, 200))?.[1] === "response.create") this.#startTurn(text);
     if (this.upstream.readyState === this.upstream.OPEN) this.upstream.send(text);
+    else {
+      // Never leave a client waiting on a frame nobody will answer.
+      this.#finishTurn("failed", "upstream_closed");
+      this.#client?.close(1011, "upstream closed");
+    }
   }
 
   onDrain(): void {
