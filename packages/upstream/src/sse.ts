@@ -1,10 +1,14 @@
 /**
  * Watching a Responses SSE stream while its bytes are relayed untouched.
- * eventsource-parser does the framing (partial frames, comments, CRLF); we
- * only JSON-parse the few event types that carry what the gateway needs
- * (usage, failures, rate limits), so deltas cost a string slice, not a parse.
+ *
+ * This runs for every relayed chunk, so it works on bytes: events are found
+ * with native searches for the blank line, the `event:` line gives the type,
+ * and only the few event types that carry what the gateway needs (usage,
+ * failures, rate limits) are decoded and JSON-parsed. A delta costs a few
+ * byte comparisons — no UTF-8 decoding, no line splitting, no parse. Streams
+ * in another shape (CR or CRLF line ends, data-only events, comments,
+ * multi-line data) take a general path that follows the SSE rules.
  */
-import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 export interface TokenUsage {
   inputTokens: number;
@@ -40,6 +44,7 @@ const PARSED = new Set([
 ]);
 
 const SEQ = /"sequence_number"\s*:\s*(\d+)/;
+const TYPE = /"type"\s*:\s*"([^"]+)"/;
 
 function int(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? Math.max(0, Math.trunc(v)) : 0;
@@ -63,7 +68,7 @@ export function readUsage(raw: unknown): TokenUsage | undefined {
   };
 }
 
-/** Classifies one parsed Responses event object. */
+/** Classifies one Responses event; `data` is only read for the types that need it. */
 export function signalOf(type: string, data: string): StreamSignal {
   if (!PARSED.has(type)) return PREAMBLE.has(type) ? { kind: "preamble", type } : { kind: "output", type };
   let obj: Record<string, unknown> = {};
@@ -105,35 +110,248 @@ export function signalOf(type: string, data: string): StreamSignal {
   }
 }
 
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const EMPTY = Buffer.alloc(0);
+/** Where a Responses event names its sequence: `{"type":"<type>","sequence_number":<n>,…`. */
+const SEQ_KEY = '"sequence_number":';
+const SEQ_OFFSET = '{"type":"'.length;
+
 /**
  * Feed it the stream's bytes in order; it calls `onSignal` once per event.
  * Data-only events (no `event:` line) are typed from their JSON `type`.
+ * Signals are read-only: consecutive `output`/`preamble` events of one type
+ * share one frozen signal object.
+ *
+ * Each chunk is scanned through its latin1 view (one byte, one character:
+ * a copy into a one-byte string, after which every search runs inside the
+ * JIT and string offsets are byte offsets). An event in the Responses shape
+ * costs two line-feed searches, one comparison with the previous event's
+ * type and a few digits of `sequence_number`; only the events that need
+ * their data are decoded from the bytes as UTF-8 and parsed.
  */
 export class SseWatcher {
-  readonly #decoder = new TextDecoder();
-  readonly #parser;
+  readonly #onSignal: (signal: StreamSignal) => void;
+  /** Bytes of the event being received (copies: the caller may reuse its chunks), LF line ends only. */
+  readonly #pending: Buffer[] = [];
+  /** The bytes seen so far end with a line feed (a blank line may complete at the next chunk's start). */
+  #endsWithLf = false;
+  /** The previous chunk ended with CR: a LF at the start of the next one belongs to the same line end. */
+  #afterCr = false;
+  #first = true;
+  /** The last event type seen on the fast path, and its shared signal (none for parsed types). */
+  #lastType = "";
+  #lastSignal: StreamSignal | undefined;
   lastSequenceNumber = -1;
 
   constructor(onSignal: (signal: StreamSignal) => void) {
-    this.#parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        let type = message.event;
-        if (!type) {
-          const m = /"type"\s*:\s*"([^"]+)"/.exec(message.data);
-          if (!m) return;
-          type = m[1]!;
-        }
-        // Usually near the start, sometimes last: look at both ends, never scan a 1 MB delta.
-        const seq = SEQ.exec(message.data.slice(0, 160)) ?? SEQ.exec(message.data.slice(-64));
-        if (seq) this.lastSequenceNumber = Number(seq[1]);
-        onSignal(signalOf(type, message.data));
-      },
-    });
+    this.#onSignal = onSignal;
   }
 
   push(chunk: Uint8Array): void {
-    this.#parser.feed(this.#decoder.decode(chunk, { stream: true }));
+    let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#first && buf.length > 0) {
+      this.#first = false;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    }
+    let t = buf.toString("latin1");
+    if (this.#afterCr || t.indexOf("\r") !== -1) {
+      buf = this.#normalize(buf);
+      t = buf.toString("latin1");
+    }
+    const len = t.length;
+    if (len === 0) return;
+
+    let pos = 0;
+    if (this.#endsWithLf && t.charCodeAt(0) === LF) {
+      // The blank line straddles the two chunks: what is pending is a whole event.
+      this.#takePending(EMPTY);
+      pos = 1;
+    } else if (this.#pending.length > 0) {
+      const blank = t.indexOf("\n\n");
+      if (blank === -1) {
+        this.#pending.push(Buffer.from(buf));
+        this.#endsWithLf = t.charCodeAt(len - 1) === LF;
+        return;
+      }
+      this.#takePending(buf.subarray(0, blank + 1));
+      pos = blank + 2;
+    }
+
+    while (pos < len) {
+      // Fast path, the Responses shape: `event: <type>\ndata: <one line>\n\n`.
+      if (isEventField(t, pos)) {
+        const typeStart = t.charCodeAt(pos + 6) === SPACE ? pos + 7 : pos + 6;
+        const typeEnd = t.indexOf("\n", typeStart);
+        if (typeEnd === -1) break;
+        const dataLine = typeEnd + 1;
+        if (typeEnd > typeStart && isDataField(t, dataLine)) {
+          const dataStart = t.charCodeAt(dataLine + 5) === SPACE ? dataLine + 6 : dataLine + 5;
+          const dataEnd = t.indexOf("\n", dataStart);
+          if (dataEnd === -1 || dataEnd === len - 1) break; // the rest (or its blank line) comes next
+          if (t.charCodeAt(dataEnd + 1) === LF) {
+            this.#responsesEvent(buf, t, typeStart, typeEnd, dataStart, dataEnd);
+            pos = dataEnd + 2;
+            continue;
+          }
+        }
+      }
+      const blank = t.indexOf("\n\n", pos);
+      if (blank === -1) break;
+      this.#event(buf, t, pos, blank + 1);
+      pos = blank + 2;
+    }
+    if (pos < len) this.#pending.push(Buffer.from(buf.subarray(pos)));
+    this.#endsWithLf = t.charCodeAt(len - 1) === LF;
   }
+
+  /** Dispatches the pending bytes completed by `tail` (this chunk's part of the event; may be empty). */
+  #takePending(tail: Buffer): void {
+    const parts = this.#pending.splice(0);
+    if (tail.length > 0) parts.push(tail);
+    if (parts.length === 0) return;
+    const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.#event(block, block.toString("latin1"), 0, block.length);
+  }
+
+  /** CR and CRLF line ends become LF (rare: the Codex backend sends LF), in a copy. */
+  #normalize(buf: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(buf.length);
+    let o = 0;
+    let k = this.#afterCr && buf[0] === LF ? 1 : 0;
+    this.#afterCr = false;
+    for (; k < buf.length; k++) {
+      const c = buf[k]!;
+      if (c !== CR) {
+        out[o++] = c;
+        continue;
+      }
+      out[o++] = LF;
+      if (buf[k + 1] === LF) k++;
+      else if (k === buf.length - 1) this.#afterCr = true;
+    }
+    return out.subarray(0, o);
+  }
+
+  /**
+   * One whole event: bytes [start, end) of `b` (and the same range of its
+   * latin1 view `t`), every line ending with LF, so `t[end - 1]` is LF.
+   */
+  #event(b: Buffer, t: string, start: number, end: number): void {
+    if (isEventField(t, start)) {
+      const typeStart = t.charCodeAt(start + 6) === SPACE ? start + 7 : start + 6;
+      const typeEnd = t.indexOf("\n", typeStart);
+      const dataLine = typeEnd + 1;
+      if (typeEnd > typeStart && typeEnd < end && isDataField(t, dataLine)) {
+        const dataStart = t.charCodeAt(dataLine + 5) === SPACE ? dataLine + 6 : dataLine + 5;
+        if (t.indexOf("\n", dataStart) === end - 1) {
+          this.#responsesEvent(b, t, typeStart, typeEnd, dataStart, end - 1);
+          return;
+        }
+      }
+    }
+    this.#generalEvent(b.toString("utf8", start, end));
+  }
+
+  /** `event: <type>` + one `data:` line, given by offsets. */
+  #responsesEvent(
+    b: Buffer,
+    t: string,
+    typeStart: number,
+    typeEnd: number,
+    dataStart: number,
+    dataEnd: number,
+  ): void {
+    let type = this.#lastType;
+    let signal = this.#lastSignal;
+    // (indexOf at a known position is much cheaper than startsWith with a position in V8.)
+    if (typeEnd - typeStart !== type.length || t.indexOf(type, typeStart) !== typeStart) {
+      type = t.slice(typeStart, typeEnd);
+      if (!isAscii(type)) type = b.toString("utf8", typeStart, typeEnd);
+      signal = PARSED.has(type) ? undefined : Object.freeze(signalOf(type, ""));
+      this.#lastType = type;
+      this.#lastSignal = signal;
+    }
+    this.#sequence(t, dataStart, dataEnd, type);
+    this.#onSignal(signal ?? signalOf(type, b.toString("utf8", dataStart, dataEnd)));
+  }
+
+  /** Any event shape, by the SSE field rules (comments, id/retry ignored, data lines joined by LF). */
+  #generalEvent(text: string): void {
+    let type: string | undefined;
+    let data: string | undefined;
+    for (const line of text.split("\n")) {
+      if (line === "" || line.charCodeAt(0) === 0x3a) continue;
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? "" : line.slice(colon + 1);
+      if (value.charCodeAt(0) === SPACE) value = value.slice(1);
+      if (field === "event") type = value || undefined;
+      else if (field === "data") data = data === undefined ? value : `${data}\n${value}`;
+    }
+    if (data === undefined) return;
+    if (!type) {
+      const m = TYPE.exec(data);
+      if (!m) return;
+      type = m[1]!;
+    }
+    // Usually near the start, sometimes last: look at both ends, never scan a 1 MB delta.
+    const seq = SEQ.exec(data.slice(0, 160)) ?? SEQ.exec(data.slice(-64));
+    if (seq) this.lastSequenceNumber = Number(seq[1]);
+    this.#onSignal(signalOf(type, data));
+  }
+
+  /** Reads `sequence_number` where the Responses shape puts it; else searches both ends of the data. */
+  #sequence(t: string, dataStart: number, dataEnd: number, type: string): void {
+    const at = dataStart + SEQ_OFFSET + type.length + 2;
+    if (t.indexOf(SEQ_KEY, at) === at) {
+      let n = 0;
+      let i = at + SEQ_KEY.length;
+      const first = i;
+      for (; i < dataEnd; i++) {
+        const d = t.charCodeAt(i) - 0x30;
+        if (d < 0 || d > 9) break;
+        n = n * 10 + d;
+      }
+      if (i > first) {
+        this.lastSequenceNumber = n;
+        return;
+      }
+    }
+    const seq =
+      SEQ.exec(t.slice(dataStart, Math.min(dataEnd, dataStart + 160))) ??
+      SEQ.exec(t.slice(Math.max(dataStart, dataEnd - 64), dataEnd));
+    if (seq) this.lastSequenceNumber = Number(seq[1]);
+  }
+}
+
+/** `event:` at `at` (inline comparisons: the cheapest test on the per-event path). */
+function isEventField(t: string, at: number): boolean {
+  return (
+    t.charCodeAt(at) === 0x65 &&
+    t.charCodeAt(at + 1) === 0x76 &&
+    t.charCodeAt(at + 2) === 0x65 &&
+    t.charCodeAt(at + 3) === 0x6e &&
+    t.charCodeAt(at + 4) === 0x74 &&
+    t.charCodeAt(at + 5) === 0x3a
+  );
+}
+
+/** `data:` at `at`. */
+function isDataField(t: string, at: number): boolean {
+  return (
+    t.charCodeAt(at) === 0x64 &&
+    t.charCodeAt(at + 1) === 0x61 &&
+    t.charCodeAt(at + 2) === 0x74 &&
+    t.charCodeAt(at + 3) === 0x61 &&
+    t.charCodeAt(at + 4) === 0x3a
+  );
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** One SSE frame in the Responses framing (`event:` + one-line `data:`). */

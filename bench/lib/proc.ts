@@ -1,0 +1,101 @@
+/**
+ * What the benchmark reads about processes and cores, straight from /proc
+ * (Linux): process CPU time (user + system, every thread, dead ones
+ * included), resident memory, and per-core busy time. Also core pinning
+ * through `taskset` (util-linux), when the machine has more than one core.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+
+let ticksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+    const n = Number(r.stdout?.trim());
+    ticksPerSecond = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return ticksPerSecond;
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds; 10 ms resolution. */
+export function processCpuMicros(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name may hold spaces: fields are counted after its closing parenthesis.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) / clockTicks()) * 1e6;
+}
+
+/** Resident set size of a process, in bytes. */
+export function processRssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+export interface CoreTimes {
+  busy: number;
+  total: number;
+}
+
+/** Busy and total jiffies per core (cpu0, cpu1, …) from /proc/stat. */
+export function coreTimes(): CoreTimes[] {
+  const out: CoreTimes[] = [];
+  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2]!.split(/\s+/).map(Number);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    out[Number(m[1])] = { busy: total - idle, total };
+  }
+  return out;
+}
+
+/** Share of each core that was busy between two `coreTimes()` readings (0–1). */
+export function coreBusy(before: CoreTimes[], after: CoreTimes[]): number[] {
+  return after.map((a, i) => {
+    const b = before[i];
+    if (!b || a.total === b.total) return 0;
+    return Math.round(((a.busy - b.busy) / (a.total - b.total)) * 1000) / 1000;
+  });
+}
+
+export interface Pinning {
+  enabled: boolean;
+  gatewayCore: number | undefined;
+  loadCore: number | undefined;
+  reason: string;
+}
+
+/**
+ * Core 0 for the gateway, the last core for the load generator and the
+ * simulator; nothing pinned on a single core or without taskset.
+ */
+export function planPinning(wanted: boolean): Pinning {
+  const cores = availableParallelism();
+  if (!wanted) return { enabled: false, gatewayCore: undefined, loadCore: undefined, reason: "turned off" };
+  if (cores < 2)
+    return { enabled: false, gatewayCore: undefined, loadCore: undefined, reason: "one core only" };
+  if (spawnSync("taskset", ["--version"]).status !== 0)
+    return { enabled: false, gatewayCore: undefined, loadCore: undefined, reason: "taskset not found" };
+  return {
+    enabled: true,
+    gatewayCore: 0,
+    loadCore: cores - 1,
+    reason: `gateway on core 0; load generator and simulator on core ${cores - 1}`,
+  };
+}
+
+/** Pins every thread of a running process to one core. */
+export function pinProcess(pid: number, core: number): void {
+  const r = spawnSync("taskset", ["-a", "-cp", String(core), String(pid)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`taskset failed for pid ${pid}: ${r.stderr}`);
+}
+
+/** The command prefix that starts a program on one core (empty when not pinning). */
+export function pinnedCommand(core: number | undefined): string[] {
+  return core === undefined ? [] : ["taskset", "-c", String(core)];
+}

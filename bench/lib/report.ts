@@ -1,0 +1,71 @@
+/** The Markdown table of one run (what the README's Performance section shows). */
+import type { BenchResults } from "../bench.ts";
+
+const n = (v: number) => v.toLocaleString("en-US");
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(2)} ms`;
+
+export function markdownReport(r: BenchResults): string {
+  const rows: string[][] = [];
+  const s = r.shortMax;
+  if (s) {
+    rows.push([
+      `short streams (10 events), closed loop, ${s.connections} connections`,
+      `${n(s.direct.requestsPerSecond)} req/s, p50 ${ms(s.direct.latencyMs.p50)}, p99 ${ms(s.direct.latencyMs.p99)}`,
+      `${n(s.gateway.requestsPerSecond)} req/s, p50 ${ms(s.gateway.latencyMs.p50)}, p99 ${ms(s.gateway.latencyMs.p99)}`,
+      `gateway CPU ${s.gateway.gatewayCpuUsPerRequest} µs/req (core 0 busy ${Math.round((s.gateway.cpu.coreBusy[0] ?? 0) * 100)} %)`,
+    ]);
+  }
+  for (const f of r.fixedRate) {
+    rows.push([
+      `short streams at ${n(f.rate)} req/s (${f.rounds}× alternating)`,
+      `p50 ${ms(f.direct.latencyMs.p50)}, p99 ${ms(f.direct.latencyMs.p99)}`,
+      `p50 ${ms(f.gateway.latencyMs.p50)}, p99 ${ms(f.gateway.latencyMs.p99)}`,
+      `added p50 ${signed(f.addedLatencyMs.p50)}, p99 ${signed(f.addedLatencyMs.p99)}; gateway CPU ${f.gateway.gatewayCpuUsPerRequest} µs/req`,
+    ]);
+  }
+  const l = r.long;
+  if (l) {
+    rows.push([
+      `long streams (${n(l.tokens)} deltas), ${l.connections} connections`,
+      `${n(l.direct.eventsPerSecond)} events/s (${n(l.direct.requestsPerSecond)} streams/s)`,
+      `${n(l.gateway.eventsPerSecond)} events/s (${n(l.gateway.requestsPerSecond)} streams/s)`,
+      `gateway CPU ${l.gatewayCpuUsPerEvent} µs/event`,
+    ]);
+  }
+  const w = r.websocket;
+  if (w) {
+    rows.push([
+      `websocket turns, ${w.gateway.sockets} sockets`,
+      `${n(w.direct.turnsPerSecond)} turns/s, p50 ${ms(w.direct.latencyMs.p50)}`,
+      `${n(w.gateway.turnsPerSecond)} turns/s, p50 ${ms(w.gateway.latencyMs.p50)}`,
+      `gateway CPU ${w.gateway.gatewayCpuUsPerTurn} µs/turn`,
+    ]);
+  }
+  for (const i of r.idle) {
+    const g = i.gateway;
+    rows.push([
+      `${n(i.streams)} open idle streams`,
+      `${n(i.direct.open)} open, simulator ${i.direct.rssPerOpenStreamKiB} KiB/stream`,
+      `${n(g.open)} open, ${n(g.failed)} failed${
+        Object.keys(g.errorKinds).length
+          ? ` (${Object.entries(g.errorKinds)
+              .map(([k, v]) => `${k} ${n(v)}`)
+              .join(", ")})`
+          : ""
+      }`,
+      `gateway RSS ${g.rssPerOpenStreamKiB} KiB/open stream (${g.rssBaselineMiB} → ${g.rssOpenMiB} MiB)`,
+    ]);
+  }
+  const table = [
+    "| workload | direct to simulator | through the gateway | gateway cost |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((cols) => `| ${cols.join(" | ")} |`),
+  ];
+  const targets = [
+    "| target | goal | measured | |",
+    "| --- | --- | --- | --- |",
+    ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met" : "**not met**"} |`),
+  ];
+  return [...table, "", ...targets, ""].join("\n");
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm run bench` — measures the gateway against the simulator, side by
+ * side, and writes bench/results/<date>.json plus a Markdown table.
+ *
+ *   npm run bench                      the full run (≈ 4 minutes)
+ *   npm run bench -- --smoke           every scenario, tiny (what `npm test` runs)
+ *   npm run bench -- --profile short   the gateway under `--cpu-prof`, warm-up and one scenario (short,
+ *                                      long or websocket); prints the hottest functions, keeps the
+ *                                      .cpuprofile under .data/bench/
+ *   npm run bench -- --no-pin          no core pinning
+ *   npm run bench -- --out DIR         where results go (default bench/results)
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { PLANS, runBench } from "./bench.ts";
+import { profileMarkdown, summarizeProfile } from "./lib/profile.ts";
+import { markdownReport } from "./lib/report.ts";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const { values } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    profile: { type: "string" },
+    "no-pin": { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+
+const plan = { ...(values.smoke ? PLANS.smoke : PLANS.full) };
+if (values["no-pin"]) plan.pin = false;
+const started = Date.now();
+const log = (line: string) =>
+  process.stderr.write(`bench +${((Date.now() - started) / 1000).toFixed(1)}s: ${line}\n`);
+const day = new Date().toISOString().slice(0, 10);
+const outDir = values.out ? resolve(values.out) : join(root, "bench", "results");
+const profileScenario = values.profile as "short" | "long" | "websocket" | undefined;
+if (profileScenario && !["short", "long", "websocket"].includes(profileScenario)) {
+  process.stderr.write("--profile takes short, long or websocket\n");
+  process.exit(2);
+}
+const profileDir = values.profile ? join(root, ".data", "bench", `profile-${Date.now()}`) : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+const results = await runBench({
+  plan,
+  log,
+  ...(profileDir ? { cpuProfileDir: profileDir, only: profileScenario } : {}),
+});
+results.command = command;
+const table = markdownReport(results);
+
+mkdirSync(outDir, { recursive: true });
+const suffix = profileScenario ? `-profile-${profileScenario}` : values.smoke ? "-smoke" : "";
+const jsonFile = join(outDir, `${day}${suffix}.json`);
+writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+// Biome owns the formatting of every JSON file in the repository.
+spawnSync(join(root, "node_modules", ".bin", "biome"), ["format", "--write", jsonFile], { stdio: "ignore" });
+process.stdout.write(`\n${table}\n`);
+
+if (profileDir) {
+  const profile = readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"));
+  if (!profile) throw new Error(`no .cpuprofile in ${profileDir}`);
+  const summary = profileMarkdown(summarizeProfile(join(profileDir, profile)));
+  const mdFile = join(outDir, `${day}-profile-${profileScenario}.md`);
+  writeFileSync(mdFile, `# Gateway CPU profile, ${day}\n\nCommand: \`${command}\`\n\n${summary}`);
+  process.stdout.write(`\n${summary}\nprofile: ${join(profileDir, profile)}\n`);
+}
+process.stdout.write(`\nresults: ${jsonFile}\n`);
