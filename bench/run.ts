@@ -67,6 +67,7 @@ if (profileDir) {
   const summary = profileMarkdown(summarizeProfile(join(profileDir, profile)));
   const mdFile = join(outDir, `${day}-profile-${profileScenario}.md`);
   writeFileSync(mdFile, `# Gateway CPU profile, ${day}\n\nCommand: \`${command}\`\n\n${summary}`);
+  spawnSync(join(root, "node_modules", ".bin", "biome"), ["format", "--write", mdFile], { stdio: "ignore" });
   process.stdout.write(`\n${summary}\nprofile: ${join(profileDir, profile)}\n`);
 }
 process.stdout.write(`\nresults: ${jsonFile}\n`);

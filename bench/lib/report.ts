@@ -10,8 +10,8 @@ export function markdownReport(r: BenchResults): string {
   const s = r.shortMax;
   if (s) {
     rows.push([
-      `short streams (10 events), closed loop, ${s.connections} connections`,
-      `${n(s.direct.requestsPerSecond)} req/s, p50 ${ms(s.direct.latencyMs.p50)}, p99 ${ms(s.direct.latencyMs.p99)}`,
+      `short streams (${s.gateway.eventsPerStream} SSE events), closed loop, ${s.connections} connections`,
+      `${n(s.direct.requestsPerSecond)} req/s, p50 ${ms(s.direct.latencyMs.p50)}, p99 ${ms(s.direct.latencyMs.p99)} (simulator CPU ${s.direct.simulatorCpuUsPerRequest} µs/req)`,
       `${n(s.gateway.requestsPerSecond)} req/s, p50 ${ms(s.gateway.latencyMs.p50)}, p99 ${ms(s.gateway.latencyMs.p99)}`,
       `gateway CPU ${s.gateway.gatewayCpuUsPerRequest} µs/req (core 0 busy ${Math.round((s.gateway.cpu.coreBusy[0] ?? 0) * 100)} %)`,
     ]);

@@ -271,14 +271,13 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
 
     options.log(`pool, ${info.accounts.length} accounts and a key through the CLI`);
     await cli(["pool", "create", "--name", "bench", "--json"], env);
-    await Promise.all(
-      info.accounts.map((a) =>
+    const [keyJson] = await Promise.all([
+      cli(["key", "create", "--pool", "bench", "--json"], env),
+      ...info.accounts.map((a) =>
         cli(["account", "import", "--pool", "bench", "--auth-json", a.authFile, "--json"], env),
       ),
-    );
-    const key = (
-      JSON.parse(await cli(["key", "create", "--pool", "bench", "--json"], env)) as { key: string }
-    ).key;
+    ]);
+    const key = (JSON.parse(keyJson) as { key: string }).key;
 
     const nodeFlags = options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir] : [];
     let gw: Child | undefined;
