@@ -4,5 +4,5 @@ export * from "./failures.ts";
 export * from "./hygiene.ts";
 export * from "./oauth.ts";
 export * from "./sse.ts";
-export * from "./websocket.ts";
 export * from "./sse-events.ts";
+export * from "./websocket.ts";
