@@ -15,8 +15,10 @@ export interface BulkheadLimits {
 }
 
 export const DEFAULT_BULKHEADS: Record<RouteClass, BulkheadLimits> = {
-  stream: { concurrency: 2048, queue: 4096, queueTimeoutMs: 10_000 },
-  websocket: { concurrency: 1024, queue: 1024, queueTimeoutMs: 10_000 },
+  // Streams mostly wait on the upstream: the limit protects memory and file
+  // descriptors (two per relayed stream), not CPU.
+  stream: { concurrency: 16_384, queue: 1024, queueTimeoutMs: 10_000 },
+  websocket: { concurrency: 8192, queue: 1024, queueTimeoutMs: 10_000 },
   compact: { concurrency: 64, queue: 128, queueTimeoutMs: 10_000 },
   other: { concurrency: 256, queue: 512, queueTimeoutMs: 5_000 },
 };

@@ -5,13 +5,14 @@
  * headers, 429s, auth failures), which is also persisted. Routing reads only
  * memory: no database round trip on the hot path.
  */
-import type {
-  AccountStatus,
-  AccountView,
-  Clock,
-  Logger,
-  QuotaObservation,
-  QuotaWindow,
+import {
+  type AccountStatus,
+  type AccountView,
+  type Clock,
+  type Logger,
+  mergeWindows,
+  type QuotaObservation,
+  type QuotaWindow,
 } from "@codex-pooler/core";
 import type { AccountRow, GatewayRepository, PoolSettingsRow } from "@codex-pooler/db";
 
@@ -47,17 +48,34 @@ export const DEFAULT_CIRCUIT: CircuitPolicy = { failureThreshold: 3, openMs: 30_
 
 const windowKey = (w: QuotaWindow) => `${w.limitId}/${w.kind}`;
 
+/** Readings that would write the same rows (percent to 0.1, reset to the second). */
+function quotaFingerprint(o: QuotaObservation): string {
+  return o.windows
+    .map(
+      (w) =>
+        `${windowKey(w)}:${w.usedPercent.toFixed(1)}:${w.resetAt === null ? "-" : Math.round(w.resetAt / 1000)}:${w.windowMinutes ?? "-"}`,
+    )
+    .sort()
+    .join("|")
+    .concat(`|${o.planType ?? ""}`);
+}
+
 export class Registry {
   #pools = new Map<string, PoolState>();
   #accounts = new Map<string, AccountState>();
   #timer: NodeJS.Timeout | undefined;
   #loaded = false;
+  readonly #pendingQuota = new Map<string, QuotaObservation>();
+  /** What was last written per account, so an unchanged reading is not written again. */
+  readonly #persistedQuota = new Map<string, string>();
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly repo: GatewayRepository,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly circuit: CircuitPolicy = DEFAULT_CIRCUIT,
+    private readonly quotaFlushMs = 1000,
   ) {}
 
   get loaded(): boolean {
@@ -75,8 +93,9 @@ export class Registry {
     this.#timer.unref();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    await this.flushQuota();
   }
 
   async reload(): Promise<void> {
@@ -165,16 +184,52 @@ export class Registry {
     if (a) a.lastUsedAt = this.clock.now();
   }
 
-  /** Applies quota evidence now and persists it in the background. */
+  /**
+   * Applies quota evidence now (routing sees it on the next request) and
+   * persists it in the background: every answer carries the headers, so
+   * writes are coalesced per account (at most one per flush interval) and
+   * skipped when nothing changed since the last write. Exhaustion is written
+   * on the next flush too, well within the registry reload of other
+   * processes.
+   */
   observeQuota(accountId: string, observation: QuotaObservation): void {
     const a = this.#accounts.get(accountId);
     if (!a) return;
     for (const w of observation.windows)
       a.windows.set(windowKey(w), { window: w, observedAt: observation.observedAt });
     if (observation.planType) a.planType = observation.planType;
-    this.repo
-      .saveQuota(accountId, observation)
-      .catch((err: unknown) => this.logger.warn({ err, accountId }, "could not persist quota evidence"));
+    const pending = this.#pendingQuota.get(accountId);
+    this.#pendingQuota.set(
+      accountId,
+      pending
+        ? {
+            ...observation,
+            windows: mergeWindows(pending.windows, observation.windows),
+            planType: observation.planType ?? pending.planType,
+          }
+        : observation,
+    );
+    this.#flushTimer ??= setTimeout(() => void this.flushQuota(), this.quotaFlushMs);
+  }
+
+  /** Writes coalesced quota evidence (also called on shutdown). */
+  async flushQuota(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const batch = [...this.#pendingQuota.entries()];
+    this.#pendingQuota.clear();
+    await Promise.all(
+      batch.map(async ([accountId, observation]) => {
+        const fingerprint = quotaFingerprint(observation);
+        if (this.#persistedQuota.get(accountId) === fingerprint) return;
+        try {
+          await this.repo.saveQuota(accountId, observation);
+          this.#persistedQuota.set(accountId, fingerprint);
+        } catch (err) {
+          this.logger.warn({ err, accountId }, "could not persist quota evidence");
+        }
+      }),
+    );
   }
 
   /** Account-level state change (reauth needed, deactivated): in memory now, persisted, audited by the repository. */
