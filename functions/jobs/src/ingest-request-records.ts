@@ -15,74 +15,8 @@ import {
   type RequestRecord,
   recordBatchMessageSchema,
 } from "@codex-pooler/core";
-import { type Db, withTransaction } from "@codex-pooler/db";
+import { type Db, writeRequestRecords } from "@codex-pooler/db";
 import middy from "@middy/core";
-
-const ms = (t: number) => new Date(t);
-
-function usageColumns(u: RequestRecord["usage"]) {
-  return {
-    input_tokens: u?.inputTokens ?? null,
-    cached_input_tokens: u?.cachedInputTokens ?? null,
-    output_tokens: u?.outputTokens ?? null,
-    reasoning_tokens: u?.reasoningTokens ?? null,
-    total_tokens: u?.totalTokens ?? null,
-  };
-}
-
-export async function writeRequestRecords(db: Db, records: readonly RequestRecord[]): Promise<void> {
-  if (records.length === 0) return;
-  await withTransaction(db, async (tx) => {
-    await tx
-      .insertInto("request_records")
-      .values(
-        records.map((r) => ({
-          id: r.id,
-          pool_id: r.poolId,
-          api_key_id: r.apiKeyId,
-          account_id: r.accountId,
-          model: r.model,
-          route: r.route,
-          transport: r.transport,
-          status: r.status,
-          http_status: r.httpStatus,
-          error_code: r.errorCode,
-          attempt_count: r.attempts.length,
-          client_originator: r.clientOriginator,
-          started_at: ms(r.startedAt),
-          completed_at: ms(r.completedAt),
-          ttfb_ms: r.ttfbMs,
-          duration_ms: r.durationMs,
-          gateway_overhead_ms: r.gatewayOverheadMs,
-          ...usageColumns(r.usage),
-        })),
-      )
-      .onConflict((oc) => oc.column("id").doNothing())
-      .execute();
-    const attempts = records.flatMap((r) =>
-      r.attempts.map((a) => ({
-        id: a.id,
-        request_id: r.id,
-        attempt_no: a.attemptNo,
-        account_id: a.accountId,
-        status: a.status,
-        http_status: a.httpStatus,
-        error_code: a.errorCode,
-        started_at: ms(a.startedAt),
-        ttfb_ms: a.ttfbMs,
-        duration_ms: a.durationMs,
-        ...usageColumns(a.usage),
-      })),
-    );
-    if (attempts.length > 0) {
-      await tx
-        .insertInto("request_attempts")
-        .values(attempts)
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    }
-  });
-}
 
 export function createIngestRequestRecordsHandler(deps: { db: Db; logger: Logger }) {
   const base = async (event: QueueBatchEvent): Promise<QueueBatchResult> => {
@@ -107,6 +41,8 @@ export function createIngestRequestRecordsHandler(deps: { db: Db; logger: Logger
       }
       try {
         await writeRequestRecords(deps.db, parsed.data.records);
+        // Let other work (the gateway, in a one-process install) run between messages.
+        await new Promise((resolve) => setImmediate(resolve));
       } catch (err) {
         deps.logger.error(
           { err, messageId: message.messageId },

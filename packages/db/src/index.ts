@@ -19,6 +19,7 @@ export {
   openDatabase,
 } from "./open.ts";
 export * from "./repositories/gateway.repository.ts";
+export * from "./repositories/request-records.repository.ts";
 export * from "./schema/index.ts";
 export { type TransactionOptions, withTransaction } from "./transaction.ts";
 export type { Db, DbOrTx, Tx } from "./types.ts";

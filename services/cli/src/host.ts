@@ -104,7 +104,19 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       queue.start(config.aws.requestRecordsQueue, (event) => ingest(event, {} as never), {
         concurrency: Math.max(1, Math.min(config.jobs.queueLimit, 8)),
       });
-      stops.push(() => queue.stop());
+      stops.push(async () => {
+        // The in-process queue lives in this process's memory: handle what is left before stopping,
+        // or those records would be lost with the process.
+        if (queue instanceof InProcessQueue) {
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const s = queue.stats(config.aws.requestRecordsQueue);
+            if (s.waiting + s.inFlight === 0 || Date.now() > deadline) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+        await queue.stop();
+      });
     }
 
     if (runs("scheduler")) {
