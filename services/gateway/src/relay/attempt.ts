@@ -82,7 +82,28 @@ export async function applyFailure(deps: AttemptDeps, accountId: string, failure
   }
 }
 
+/**
+ * One attempt on one account. A 401 `token_expired` (the token died before
+ * its stated expiry) is answered by refreshing the token — once, across every
+ * process — and sending again, within the same attempt.
+ */
 export async function httpAttempt(
+  deps: AttemptDeps,
+  accountId: string,
+  request: Parameters<typeof httpAttemptOnce>[2],
+): Promise<HttpAttemptResult> {
+  const first = await httpAttemptOnce(deps, accountId, request);
+  if (
+    first.kind === "failed" &&
+    first.failure.kind === "token_expired" &&
+    request.forceRefreshFrom === undefined
+  ) {
+    return httpAttemptOnce(deps, accountId, { ...request, forceRefreshFrom: first.tokenGeneration });
+  }
+  return first;
+}
+
+async function httpAttemptOnce(
   deps: AttemptDeps,
   accountId: string,
   request: {

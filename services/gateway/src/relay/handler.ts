@@ -10,7 +10,7 @@ import type { Bulkhead } from "../admission.ts";
 import { type AuthenticatedKey, authorizePoolRequest } from "../auth/keys.ts";
 import { type RequestRecord, startRecord } from "../records.ts";
 import type { PoolState } from "../state/registry.ts";
-import type { IncomingRequest, ResponseStream } from "../uws/http.ts";
+import { type IncomingRequest, RequestAbortedError, type ResponseStream } from "../uws/http.ts";
 import { errorBody, type ParsedResponsesBody, parseResponsesBody, type ResponsesDeps } from "./responses.ts";
 
 export interface RecordedContext {
@@ -83,7 +83,11 @@ export function recordedHttpHandler(
       }
       await run({ req, res, requestId, startedAt, abort, record, key, pool, body });
     } catch (err) {
-      if (err instanceof DomainError) answerError(res, record, err);
+      if (err instanceof RequestAbortedError || res.aborted) {
+        // The client left (mid-upload or while queued): nothing to answer, nothing to log as an error.
+        record.status = "cancelled";
+        record.errorCode = "client_disconnected";
+      } else if (err instanceof DomainError) answerError(res, record, err);
       else {
         deps.logger.error({ err, requestId, route: options.route }, "route failed");
         if (res.headSent) res.destroy();

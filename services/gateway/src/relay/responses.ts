@@ -103,8 +103,6 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
     async (request) => {
       const { req, res, requestId, startedAt, abort, record, pool, body } = request;
       let lastFailure: { status: number; body: string; code: string } | undefined;
-      /** After a 401 token_expired: refresh the token of this generation (unless someone already did) and retry. */
-      let refreshFor: { accountId: string; generation: number } | undefined;
       const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
         hashAnchor,
       );
@@ -152,9 +150,6 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             accountId: ctx.accountId,
             startedAt: deps.clock.now(),
           });
-          const previousGeneration =
-            refreshFor?.accountId === ctx.accountId ? refreshFor.generation : undefined;
-          refreshFor = undefined;
           const result = await httpAttempt(deps, ctx.accountId, {
             path: "/codex/responses",
             method: "POST",
@@ -162,7 +157,6 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             body: payload,
             stream: true,
             signal: abort.signal,
-            ...(previousGeneration !== undefined ? { forceRefreshFrom: previousGeneration } : {}),
           });
           const finish = () => {
             attempt.durationMs = deps.clock.now() - attempt.startedAt;
@@ -178,13 +172,6 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             attempt.httpStatus = result.status;
             attempt.errorCode = result.failure.code;
             finish();
-            if (result.failure.kind === "token_expired" && previousGeneration === undefined) {
-              // The access token expired early: refresh it (once, everywhere) and retry this account.
-              attempt.status = "retryable_failed";
-              lastFailure = { status: result.status, body: result.body, code: "token_expired" };
-              refreshFor = { accountId: ctx.accountId, generation: result.tokenGeneration };
-              return { kind: "retry", sameAccount: true };
-            }
             lastFailure = { status: result.status, body: result.body, code: result.failure.code };
             if (result.failure.retryable) {
               attempt.status = "retryable_failed";

@@ -134,7 +134,8 @@ class RelaySession implements WsSession {
   onDrain(): void {
     if (this.#paused) {
       this.#paused = false;
-      (this.upstream as unknown as { _socket?: { resume(): void } })._socket?.resume();
+      // Not from inside uWS's drain callback: frames sent there can stay buffered unflushed.
+      setImmediate(() => this.upstream.resume());
     }
   }
 
@@ -166,7 +167,7 @@ class RelaySession implements WsSession {
     if (!this.#client.send(frame) && !this.#client.closed && !this.#paused) {
       // The client reads slower than the upstream writes: stop reading upstream until it drains.
       this.#paused = true;
-      (this.upstream as unknown as { _socket?: { pause(): void } })._socket?.pause();
+      this.upstream.pause();
     }
   }
 

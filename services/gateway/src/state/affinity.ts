@@ -72,7 +72,10 @@ export class AffinityStore {
   /** Moves a thread whose account became unusable. */
   async move(poolId: string, anchors: readonly AffinityAnchor[], from: string, to: string): Promise<void> {
     this.#remember(poolId, anchors, to);
-    await this.repo.moveAffinity(poolId, anchors, from, to, new Date(this.clock.now() + TTL_MS));
+    // The request was served already: a failed write must not fail it (the cache still knows).
+    await this.repo
+      .moveAffinity(poolId, anchors, from, to, new Date(this.clock.now() + TTL_MS))
+      .catch((err: unknown) => this.logger.warn({ err }, "could not move thread affinity"));
   }
 
   #remember(poolId: string, anchors: readonly AffinityAnchor[], accountId: string): void {

@@ -65,6 +65,7 @@ export class Registry {
   #accounts = new Map<string, AccountState>();
   #timer: NodeJS.Timeout | undefined;
   #loaded = false;
+  #reloading = false;
   readonly #pendingQuota = new Map<string, QuotaObservation>();
   /** What was last written per account, so an unchanged reading is not written again. */
   readonly #persistedQuota = new Map<string, string>();
@@ -86,9 +87,14 @@ export class Registry {
   async start(intervalMs = 2000): Promise<void> {
     await this.reload();
     this.#timer = setInterval(() => {
-      this.reload().catch((err: unknown) =>
-        this.logger.warn({ err }, "registry reload failed; keeping the last view"),
-      );
+      // One reload at a time: with a slow database, an older snapshot must not overwrite a newer one.
+      if (this.#reloading) return;
+      this.#reloading = true;
+      this.reload()
+        .catch((err: unknown) => this.logger.warn({ err }, "registry reload failed; keeping the last view"))
+        .finally(() => {
+          this.#reloading = false;
+        });
     }, intervalMs);
     this.#timer.unref();
   }

@@ -95,8 +95,19 @@ export class TokenVault {
     if (!state) throw new AccountUnavailableError(accountId, "account_unknown");
     const row = state.row;
     const expiresAt = row.accessTokenExpiresAt?.getTime();
-    if (expiresAt !== undefined && expiresAt - this.clock.now() < this.refreshAheadMs) {
-      return this.refresh(accountId, "proactive_expiry", row.credentialGeneration);
+    const now = this.clock.now();
+    if (expiresAt !== undefined && expiresAt - now < this.refreshAheadMs) {
+      try {
+        return await this.refresh(accountId, "proactive_expiry", row.credentialGeneration);
+      } catch (err) {
+        // Refreshing early failed (auth server down, another process still busy): the
+        // current token stays usable until it really expires, unless the account is dead.
+        const current = this.registry.account(accountId)?.row ?? row;
+        if (err instanceof AccountUnavailableError && expiresAt > now && !DEAD.has(current.status)) {
+          return this.#open(current);
+        }
+        throw err;
+      }
     }
     return this.#open(row);
   }

@@ -303,24 +303,35 @@ export function startHttpServer(
   }
   app.any("/*", dispatch(options, options.fallback, options.defaultBodyLimit));
   return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket) => {
-      if (!socket) {
-        reject(new Error(`could not listen on ${host}:${port} (port in use or not permitted)`));
-        return;
+    // Exclusive: uWS binds with SO_REUSEPORT by default, which would let a second
+    // server silently share the port (the kernel splitting connections between them).
+    (
+      app as unknown as {
+        listen(h: string, p: number, o: number, cb: (s: uws.us_listen_socket | false) => void): void;
       }
-      let listening = true;
-      const stopListening = () => {
-        if (listening) uws.us_listen_socket_close(socket);
-        listening = false;
-      };
-      resolve({
-        port: uws.us_socket_local_port(socket),
-        stopListening,
-        close: () => {
-          stopListening();
-          (app as unknown as { close(): void }).close();
-        },
-      });
-    });
+    ).listen(
+      host,
+      port,
+      (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT,
+      (socket) => {
+        if (!socket) {
+          reject(new Error(`could not listen on ${host}:${port} (port in use or not permitted)`));
+          return;
+        }
+        let listening = true;
+        const stopListening = () => {
+          if (listening) uws.us_listen_socket_close(socket);
+          listening = false;
+        };
+        resolve({
+          port: uws.us_socket_local_port(socket),
+          stopListening,
+          close: () => {
+            stopListening();
+            (app as unknown as { close(): void }).close();
+          },
+        });
+      },
+    );
   });
 }

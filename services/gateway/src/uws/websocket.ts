@@ -99,6 +99,12 @@ export function registerWebsocket(
             status = ws.send(text, false, false);
           });
           // 1 = sent, 0 = buffered under backpressure, 2 = dropped (over maxBackpressure).
+          if (status === 2) {
+            // A frame was lost: the conversation cannot go on correctly.
+            closed = true;
+            ws.cork(() => ws.end(1011, "client too slow"));
+            return false;
+          }
           return status === 1;
         },
         close(code, reason) {
