@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start` on a fresh clone: installs the locked dependencies when they are
 // missing or stale, then runs `codex-pooler start` (or the command given).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,8 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 const args = process.argv.slice(2);
-const r = spawnSync(
+// A child we wait for asynchronously, so a supervisor's SIGTERM or SIGINT reaches the server.
+const child = spawn(
   process.execPath,
   [join(root, "bin", "codex-pooler.js"), ...(args.length > 0 ? args : ["start"])],
   {
@@ -23,4 +24,5 @@ const r = spawnSync(
     stdio: "inherit",
   },
 );
-process.exit(r.status ?? 1);
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));

@@ -87,6 +87,14 @@ it("runs on embedded defaults, migrates, answers /readyz, and shares its databas
   expect(res.status).toBe(503);
   expect(((await res.json()) as { error: { code: string } }).error.code).toBe("no_eligible_account");
 
+  // A second server on the same port is refused, not silently sharing it.
+  const second = await run(process.execPath, [BIN, "serve", "--port", new URL(serve.url).port], {
+    env: baseEnv({ CODEX_POOLER_DATA_DIR: mkdtempSync(join(tmpdir(), "cxp-second-")) }),
+    timeout: 60_000,
+  }).catch((e: { code: number; stderr: string }) => e);
+  expect((second as { code: number }).code).not.toBe(0);
+  expect((second as { stderr: string }).stderr).toMatch(/could not listen/);
+
   serve.child.kill("SIGTERM");
   expect(await serve.exited).toBe(0);
 });

@@ -236,3 +236,22 @@ describe("an exhausted pool seen from the OpenAI SDK", () => {
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
   });
 });
+
+describe("/v1 after an access token expired early", () => {
+  it("refreshes the token and answers", async () => {
+    stack.sim.expireAccessToken(stack.sim.accounts[0]!.id);
+    const before = stack.sim.refreshCount(stack.sim.accounts[0]!.id);
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: headers(),
+      body: JSON.stringify({
+        model: "gpt-5.4",
+        messages: [{ role: "user", content: "sim: reply REFRESHED" }],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+    expect(body.choices[0]?.message.content).toBe("REFRESHED");
+    expect(stack.sim.refreshCount(stack.sim.accounts[0]!.id)).toBe(before + 1);
+  });
+});

@@ -12,6 +12,7 @@ import {
   generatePoolKey,
   type IdPrefix,
   newId,
+  parsePoolKey,
   parseUsagePayload,
   type RoutingStrategy,
 } from "@codex-pooler/core";
@@ -474,6 +475,8 @@ export async function setKeyStatus(
   prefixOrId: string,
   status: "active" | "paused" | "revoked",
 ): Promise<void> {
+  // A whole key may be given: only its public prefix is used (and echoed).
+  prefixOrId = parsePoolKey(prefixOrId)?.prefix ?? prefixOrId;
   await withTransaction(ctx.db, async (tx) => {
     const row = await tx
       .updateTable("api_keys")

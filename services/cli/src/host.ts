@@ -93,7 +93,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         ...(options.port !== undefined ? { port: options.port } : {}),
       });
       const g = gateway;
-      stops.push(() => g.stop(embedded ? 200 : 2000));
+      stops.push(() => g.stop(2000));
     }
 
     if (runs("worker")) {

@@ -59,7 +59,7 @@ env_key = "${envVar}"
     key,
     envVar,
     codexConfig,
-    codexCommand: `CODEX_HOME=${codexHomeDir} ${envVar}=${key} npx codex exec --skip-git-repo-check "sim: reply PONG" < /dev/null`,
+    codexCommand: `CODEX_HOME=${codexHomeDir} ${envVar}=${key} npx @openai/codex exec --skip-git-repo-check "sim: reply PONG" < /dev/null`,
     curl: `curl -sN ${codexBaseUrl}/responses -H 'authorization: Bearer ${key}' -H 'content-type: application/json' -d '${body}'`,
   };
 }

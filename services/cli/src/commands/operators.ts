@@ -15,10 +15,11 @@ import {
   setKeyStatus,
 } from "@codex-pooler/control";
 import type { DatabaseHandle } from "@codex-pooler/db";
+import { migrate } from "@codex-pooler/db";
 import { createUpstreamAgent } from "@codex-pooler/upstream";
 import type { Command } from "commander";
 import { openDatabaseFor, rootKeysFor } from "../host.ts";
-import { CliError, cliLogger, configOrExit, EXIT_USAGE, printJson } from "../runtime.ts";
+import { CliError, cliLogger, configOrExit, dbLoggerFrom, EXIT_USAGE, printJson } from "../runtime.ts";
 
 async function withDatabase<T>(
   name: string,
@@ -28,9 +29,14 @@ async function withDatabase<T>(
   const logger = cliLogger(config, name);
   const handle = await openDatabaseFor(config, logger);
   try {
+    // The embedded database belongs to this install: bring it up to date like `serve` does.
+    if (handle.engine === "embedded") await migrate(handle, { logger: dbLoggerFrom(logger) });
     return await fn(handle, { db: handle.db, actor: { type: "cli", id: process.env["USER"] ?? undefined } });
   } catch (err) {
     if (err instanceof ControlError) throw new CliError(`${err.message} (${err.code})`, EXIT_USAGE);
+    if (/relation ".*" does not exist/.test(String((err as Error)?.message))) {
+      throw new CliError("the database has no schema yet: run `codex-pooler migrate` first");
+    }
     throw err;
   } finally {
     await handle.close();
