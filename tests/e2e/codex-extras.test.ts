@@ -4,7 +4,8 @@
  * and request records travelling through real SQS (the AWS emulator).
  */
 import { randomBytes } from "node:crypto";
-import { provisionAws } from "@codex-pooler/adapters";
+import { provisionAws, SecretBox } from "@codex-pooler/adapters";
+import { ControlError, importAccount } from "@codex-pooler/control";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AWS_TEST_REGION, awsEndpointUrl } from "../support/aws.ts";
 import { readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
@@ -200,5 +201,45 @@ describe("a JSON answer on the Codex route", () => {
       stream: boolean;
     };
     expect(sent.stream).toBe(true);
+  });
+});
+
+describe("re-importing an auth.json the gateway has refreshed since", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ accounts: 1 });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("is refused (its refresh token is spent) unless --replace is given", async () => {
+    const simId = stack.sim.accounts[0]!.id;
+    const original = JSON.stringify(stack.sim.authJson(simId));
+    stack.sim.expireAccessToken(simId);
+    const res = await fetch(`${stack.codexBaseUrl}/responses`, {
+      method: "POST",
+      headers: { ...auth(stack), "content-type": "application/json" },
+      body: JSON.stringify(userTurn("sim: reply after-refresh")),
+    });
+    expect((await readSse(res)).at(-1)?.["type"]).toBe("response.completed");
+    const ctx = { db: stack.host.database.db, actor: { type: "cli" as const } };
+    const sealer = new SecretBox({
+      keys: [{ key: Buffer.from(stack.env["CODEX_POOLER_UPSTREAM_SECRET_KEY"]!, "base64"), version: 1 }],
+    });
+    const refused = await importAccount(ctx, {
+      poolNameOrId: stack.poolId,
+      authJsonText: original,
+      sealer,
+    }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ControlError);
+    expect((refused as ControlError).code).toBe("stale_auth_json");
+    const replaced = await importAccount(ctx, {
+      poolNameOrId: stack.poolId,
+      authJsonText: original,
+      sealer,
+      replace: true,
+    });
+    expect(replaced.created).toBe(false);
   });
 });

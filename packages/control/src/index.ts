@@ -218,6 +218,12 @@ export interface ImportOptions {
   label?: string;
   /** Where to fetch the account's model catalog and usage (best effort). */
   upstream?: { baseUrl: string; dispatcher: Dispatcher };
+  /**
+   * Overwrite the tokens of an account the pool has already refreshed. Without
+   * it such an import is refused: the file's refresh token was spent by that
+   * refresh, and storing it would log the account out everywhere.
+   */
+  replace?: boolean;
 }
 
 /** Largest auth.json accepted (the real one is a few KB). */
@@ -262,11 +268,25 @@ export async function importAccount(ctx: ControlContext, options: ImportOptions)
   const result = await withTransaction(ctx.db, async (tx) => {
     const existing = await tx
       .selectFrom("upstream_accounts")
-      .select(["id"])
+      .select(["id", "last_refresh_at", "credential_generation"])
       .where("chatgpt_account_id", "=", chatgptAccountId)
       .where("chatgpt_user_id", "=", userId)
       .forUpdate()
       .executeTakeFirst();
+    const fileRefreshedAt = parsed.data.last_refresh ? safeDate(parsed.data.last_refresh) : null;
+    const poolRefreshedSince =
+      existing !== undefined &&
+      existing.credential_generation > 1 &&
+      existing.last_refresh_at !== null &&
+      (fileRefreshedAt === null || existing.last_refresh_at > fileRefreshedAt);
+    if (poolRefreshedSince && !options.replace) {
+      throw new ControlError(
+        "stale_auth_json",
+        "this account is already in use by the gateway, which has refreshed its tokens since this auth.json was written " +
+          "(its refresh token is spent); assign the existing account to the pool instead, or pass --replace after a new login",
+        "auth_json",
+      );
+    }
     const accountId = existing?.id ?? id(ctx, "acct");
     const access = options.sealer.seal(tokens.access_token, {
       purpose: "upstream_account.access_token",

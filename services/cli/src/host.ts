@@ -102,7 +102,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         logger: logger.child({ role: "worker" }),
       });
       queue.start(config.aws.requestRecordsQueue, (event) => ingest(event, {} as never), {
-        concurrency: Math.max(1, Math.min(config.jobs.queueLimit, 8)),
+        concurrency: config.jobs.queueLimit,
       });
       stops.push(async () => {
         // The in-process queue lives in this process's memory: handle what is left before stopping,

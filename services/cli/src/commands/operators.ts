@@ -145,9 +145,13 @@ export function registerOperatorCommands(program: Command): void {
     .requiredOption("--auth-json <file>", "path to auth.json (or - for standard input)")
     .option("--label <label>", "a label for operators")
     .option("--no-probe", "do not fetch the account's model catalog and usage from the upstream")
+    .option(
+      "--replace",
+      "overwrite the tokens of an account the gateway has already refreshed (after a new login)",
+    )
     .option("--json", "print the result as JSON")
     .action(
-      async (opts: { pool: string; authJson: string; label?: string; probe: boolean; json?: boolean }) => {
+      async (opts: { pool: string; authJson: string; label?: string; probe: boolean; replace?: boolean; json?: boolean }) => {
         let text: string;
         try {
           text = opts.authJson === "-" ? await readStdin() : await readFile(opts.authJson, "utf8");
@@ -163,6 +167,7 @@ export function registerOperatorCommands(program: Command): void {
               poolNameOrId: opts.pool,
               authJsonText: text,
               sealer: new SecretBox({ keys: [keys.upstream] }),
+              ...(opts.replace ? { replace: true } : {}),
               ...(opts.label ? { label: opts.label } : {}),
               ...(agent ? { upstream: { baseUrl: config.upstream.baseUrl, dispatcher: agent } } : {}),
             }),
