@@ -151,7 +151,14 @@ export function registerOperatorCommands(program: Command): void {
     )
     .option("--json", "print the result as JSON")
     .action(
-      async (opts: { pool: string; authJson: string; label?: string; probe: boolean; replace?: boolean; json?: boolean }) => {
+      async (opts: {
+        pool: string;
+        authJson: string;
+        label?: string;
+        probe: boolean;
+        replace?: boolean;
+        json?: boolean;
+      }) => {
         let text: string;
         try {
           text = opts.authJson === "-" ? await readStdin() : await readFile(opts.authJson, "utf8");
