@@ -8,8 +8,7 @@ import { DomainError, extractAnchors, stripAccountBoundItems } from "@codex-pool
 import { startAttempt } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
 import { httpAttempt } from "./attempt.ts";
-import { dispatch } from "./dispatch.ts";
-import { recordedHttpHandler } from "./handler.ts";
+import { dispatchRecorded, recordedHttpHandler } from "./handler.ts";
 import { errorBody, type ResponsesDeps } from "./responses.ts";
 
 export function createCompactHandler(deps: ResponsesDeps, route = "responses_compact") {
@@ -23,14 +22,9 @@ export function createCompactHandler(deps: ResponsesDeps, route = "responses_com
       const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
         hashAnchor,
       );
-      await dispatch({
-        pool,
+      await dispatchRecorded(deps, ctx, {
         model: body.model,
         anchors,
-        seedText: req.headers["session-id"] ?? requestId,
-        now: () => deps.clock.now(),
-        registry: deps.registry,
-        affinity: deps.affinity,
         exhausted: () => {
           record.httpStatus = 502;
           record.errorCode = last?.code ?? "upstream_error";

@@ -11,6 +11,7 @@ import { type AuthenticatedKey, authorizePoolRequest } from "../auth/keys.ts";
 import { type RequestRecord, startRecord } from "../records.ts";
 import type { PoolState } from "../state/registry.ts";
 import { type IncomingRequest, RequestAbortedError, type ResponseStream } from "../uws/http.ts";
+import { type DispatchInput, dispatch } from "./dispatch.ts";
 import { errorBody, type ParsedResponsesBody, parseResponsesBody, type ResponsesDeps } from "./responses.ts";
 
 export interface RecordedContext {
@@ -23,6 +24,22 @@ export interface RecordedContext {
   key: AuthenticatedKey;
   pool: PoolState;
   body: ParsedResponsesBody;
+}
+
+/** dispatch() for a recorded HTTP request: pool, rotation seed, clock and routing state come from the context. */
+export function dispatchRecorded(
+  deps: ResponsesDeps,
+  ctx: RecordedContext,
+  input: Pick<DispatchInput, "model" | "anchors" | "attempt" | "exhausted">,
+): Promise<void> {
+  return dispatch({
+    ...input,
+    pool: ctx.pool,
+    seedText: ctx.req.headers["session-id"] ?? ctx.requestId,
+    now: () => deps.clock.now(),
+    registry: deps.registry,
+    affinity: deps.affinity,
+  });
 }
 
 export function answerError(res: ResponseStream, record: RequestRecord, err: DomainError): void {

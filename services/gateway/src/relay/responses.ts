@@ -34,8 +34,7 @@ import { hashAnchor } from "../state/affinity.ts";
 import type { Registry } from "../state/registry.ts";
 import type { ResponseStream } from "../uws/http.ts";
 import { type AttemptDeps, httpAttempt } from "./attempt.ts";
-import { dispatch } from "./dispatch.ts";
-import { answerError, recordedHttpHandler } from "./handler.ts";
+import { answerError, dispatchRecorded, recordedHttpHandler } from "./handler.ts";
 import { relayTranslated } from "./v1.ts";
 
 export interface ResponsesDeps extends AttemptDeps {
@@ -113,14 +112,9 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
       const upstreamJson = wantsJson ? { ...body.json, stream: true } : body.json;
       if (wantsJson) record.transport = "http_json";
 
-      await dispatch({
-        pool,
+      await dispatchRecorded(deps, request, {
         model: body.model,
         anchors,
-        seedText: req.headers["session-id"] ?? requestId,
-        now: () => deps.clock.now(),
-        registry: deps.registry,
-        affinity: deps.affinity,
         exhausted: () => {
           if (lastFailure) {
             record.httpStatus = lastFailure.status;

@@ -38,8 +38,7 @@ import { type AttemptRecord, startAttempt } from "../records.ts";
 import { hashAnchor } from "../state/affinity.ts";
 import type { ResponseStream } from "../uws/http.ts";
 import { httpAttempt } from "./attempt.ts";
-import { dispatch } from "./dispatch.ts";
-import { answerError, type RecordedContext, recordedHttpHandler } from "./handler.ts";
+import { answerError, dispatchRecorded, type RecordedContext, recordedHttpHandler } from "./handler.ts";
 import type { ResponsesDeps } from "./responses.ts";
 
 type Mode = "responses" | "chat";
@@ -133,14 +132,9 @@ export function createV1Handler(deps: ResponsesDeps, mode: Mode) {
       let last: { status: number; code: string } | undefined;
       const created = Math.floor(deps.clock.now() / 1000);
 
-      await dispatch({
-        pool: ctx.pool,
+      await dispatchRecorded(deps, ctx, {
         model: translated.model,
         anchors,
-        seedText: ctx.req.headers["session-id"] ?? ctx.requestId,
-        now: () => deps.clock.now(),
-        registry: deps.registry,
-        affinity: deps.affinity,
         exhausted: () => {
           const status = last && last.status === 429 ? 429 : 502;
           answerError(
