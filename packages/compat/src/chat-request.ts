@@ -18,13 +18,15 @@
  */
 import { z } from "zod";
 import { SystemText, type TranslateOptions } from "./instructions.ts";
-import { applyKeyRules, checkTextFormat, type KeyRule, serviceTier } from "./responses-request.ts";
+import { applyKeyRules, checkTextFormat, serviceTier } from "./responses-request.ts";
 import {
   invalid,
   isRecord,
   isSet,
+  type KeyRule,
   type Path,
   parseAt,
+  refuseIfSet,
   requireModel,
   requireObject,
   textOf,
@@ -38,12 +40,6 @@ export interface UpstreamChatRequest {
   includeUsage: boolean;
   model: string;
 }
-
-const refuseIfSet =
-  (key: string, why: string): KeyRule =>
-  (value) => {
-    if (isSet(value)) throw unsupported([key], why);
-  };
 
 const NO_LOGPROBS = "log probabilities are not available from the Codex upstream.";
 

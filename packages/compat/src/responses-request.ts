@@ -18,8 +18,10 @@ import {
   invalid,
   isRecord,
   isSet,
+  type KeyRule,
   type Path,
   parseAt,
+  refuseIfSet,
   requireModel,
   requireObject,
   textOf,
@@ -32,14 +34,6 @@ export interface UpstreamResponsesRequest {
   stream: boolean;
   model: string;
 }
-
-type KeyRule = "keep" | "drop" | ((value: unknown) => void);
-
-const refuseIfSet =
-  (key: string, why: string): KeyRule =>
-  (value) => {
-    if (isSet(value)) throw unsupported([key], why);
-  };
 
 const STATELESS = "the gateway keeps no response state; send the whole conversation in `input`.";
 
@@ -406,8 +400,6 @@ export function applyKeyRules(body: Record<string, unknown>, rules: ReadonlyMap<
     if (typeof rule === "function") rule(body[key]);
   }
 }
-
-export type { KeyRule };
 
 /**
  * Translates a public Responses body.

@@ -97,3 +97,13 @@ export function textOf(value: unknown, path: Path, textTypes: ReadonlySet<string
   });
   return texts.join(joiner);
 }
+
+/** What happens to one top-level request key: kept, dropped, or checked (a function that throws to refuse). */
+export type KeyRule = "keep" | "drop" | ((value: unknown) => void);
+
+/** A rule that refuses the key with `why` whenever it is set to anything meaningful. */
+export const refuseIfSet =
+  (key: string, why: string): KeyRule =>
+  (value) => {
+    if (isSet(value)) throw unsupported([key], why);
+  };
