@@ -10,13 +10,9 @@
  * multi-line data) take a general path that follows the SSE rules.
  */
 
-export interface TokenUsage {
-  inputTokens: number;
-  cachedInputTokens: number;
-  outputTokens: number;
-  reasoningTokens: number;
-  totalTokens: number;
-}
+import type { TokenUsage } from "@codex-pooler/core";
+
+export type { TokenUsage };
 
 export type StreamSignal =
   | { kind: "preamble"; type: string }
