@@ -97,12 +97,15 @@ export interface BenchOptions {
   plan: BenchPlan;
   /** Directory for the gateway's `--cpu-prof` output (a profiling run; figures are then not representative). */
   cpuProfileDir?: string;
-  /** Warm-up and this scenario only (a profiling run). */
-  only?: "short" | "long" | "websocket";
+  /** Warm-up and this scenario only (a profiling run, or a quick check while working on one figure). */
+  only?: Scenario;
   log?: (line: string) => void;
 }
 
 type Side = "direct" | "gateway";
+
+export const SCENARIOS = ["short", "rate", "long", "websocket", "idle"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
 
 interface Cpu {
   gatewayUs: number;
@@ -496,7 +499,8 @@ async function scenarios(
     };
   };
 
-  if (!options.only) {
+  const wanted = (s: Scenario) => options.only === undefined || options.only === s;
+  if (wanted("idle")) {
     // Each step on a fresh gateway process, warmed up a little, so its RSS growth is the open
     // streams' and not heap left over (or given back) from earlier work.
     for (const n of plan.idleSteps) {
@@ -535,7 +539,6 @@ async function scenarios(
       for (const [k, v] of Object.entries(p.errorKinds)) results.warmupErrors[`${side} ${k}`] = v;
   }
 
-  const wanted = (s: "short" | "long" | "websocket") => options.only === undefined || options.only === s;
   if (wanted("short")) {
     phase = "short streams, closed loop";
     log(`short streams, closed loop, ${plan.shortConnections} connections`);
@@ -546,7 +549,7 @@ async function scenarios(
     };
   }
 
-  if (!options.only) {
+  if (wanted("rate")) {
     for (const rate of plan.rates) {
       phase = `short streams at ${rate}/s`;
       log(`short streams at ${rate}/s, ${plan.rateRounds} rounds of direct then gateway`);

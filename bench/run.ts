@@ -7,6 +7,7 @@
  *   npm run bench -- --profile short   the gateway under `--cpu-prof`, warm-up and one scenario (short,
  *                                      long or websocket); prints the hottest functions, keeps the
  *                                      .cpuprofile under .data/bench/
+ *   npm run bench -- --only rate       warm-up and one scenario (short, rate, long, websocket or idle)
  *   npm run bench -- --no-pin          no core pinning
  *   npm run bench -- --out DIR         where results go (default bench/results)
  */
@@ -15,7 +16,7 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { PLANS, runBench } from "./bench.ts";
+import { PLANS, runBench, SCENARIOS, type Scenario } from "./bench.ts";
 import { profileMarkdown, summarizeProfile } from "./lib/profile.ts";
 import { markdownReport } from "./lib/report.ts";
 
@@ -24,6 +25,7 @@ const { values } = parseArgs({
   options: {
     smoke: { type: "boolean", default: false },
     profile: { type: "string" },
+    only: { type: "string" },
     "no-pin": { type: "boolean", default: false },
     out: { type: "string" },
   },
@@ -36,9 +38,10 @@ const log = (line: string) =>
   process.stderr.write(`bench +${((Date.now() - started) / 1000).toFixed(1)}s: ${line}\n`);
 const day = new Date().toISOString().slice(0, 10);
 const outDir = values.out ? resolve(values.out) : join(root, "bench", "results");
-const profileScenario = values.profile as "short" | "long" | "websocket" | undefined;
-if (profileScenario && !["short", "long", "websocket"].includes(profileScenario)) {
-  process.stderr.write("--profile takes short, long or websocket\n");
+const profileScenario = values.profile as Scenario | undefined;
+const only = (values.only ?? profileScenario) as Scenario | undefined;
+if (only && !SCENARIOS.includes(only)) {
+  process.stderr.write(`--profile and --only take one of: ${SCENARIOS.join(", ")}\n`);
   process.exit(2);
 }
 const profileDir = values.profile ? join(root, ".data", "bench", `profile-${Date.now()}`) : undefined;
@@ -48,13 +51,20 @@ const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.sl
 const results = await runBench({
   plan,
   log,
-  ...(profileDir ? { cpuProfileDir: profileDir, only: profileScenario } : {}),
+  ...(profileDir ? { cpuProfileDir: profileDir } : {}),
+  ...(only ? { only } : {}),
 });
 results.command = command;
 const table = markdownReport(results);
 
 mkdirSync(outDir, { recursive: true });
-const suffix = profileScenario ? `-profile-${profileScenario}` : values.smoke ? "-smoke" : "";
+const suffix = profileScenario
+  ? `-profile-${profileScenario}`
+  : only
+    ? `-only-${only}`
+    : values.smoke
+      ? "-smoke"
+      : "";
 const jsonFile = join(outDir, `${day}${suffix}.json`);
 writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
 // Biome owns the formatting of every JSON file in the repository.

@@ -265,23 +265,46 @@ async function relayStream(
   for (const [k, v] of Object.entries(upstream.headers))
     if (isClientVisibleResponseHeader(k)) headers.push([k, v]);
 
-  const commit = () => {
-    if (committed || res.finished) return;
-    committed = true;
-    record.ttfbMs = deps.clock.now() - ctx.startedAt;
-    attempt.ttfbMs = deps.clock.now() - attempt.startedAt;
-    record.gatewayOverheadMs =
-      result.dispatchedAt -
-      ctx.startedAt +
-      (firstUpstreamByteAt !== undefined ? deps.clock.now() - firstUpstreamByteAt : 0);
-    res.writeHead(200, headers);
-    for (const chunk of held.splice(0)) res.write(chunk);
+  /** Bytes not yet sent to the client: the held preamble, or the tail after the terminal event. */
+  const takeHeld = (): Buffer | undefined =>
+    held.length === 0 ? undefined : held.length === 1 ? held.pop() : Buffer.concat(held.splice(0));
+  /** Timings, and the head for the client (it leaves with the first bytes). */
+  const startClientResponse = () => {
+    if (!committed) {
+      committed = true;
+      const now = deps.clock.now();
+      record.ttfbMs = now - ctx.startedAt;
+      attempt.ttfbMs = now - attempt.startedAt;
+      record.gatewayOverheadMs =
+        result.dispatchedAt -
+        ctx.startedAt +
+        (firstUpstreamByteAt !== undefined ? now - firstUpstreamByteAt : 0);
+      res.writeHead(200, headers);
+    }
   };
-  const deadline = setTimeout(commit, deps.commitDeadlineMs);
+  const commit = () => {
+    if (res.finished) return;
+    startClientResponse();
+    const out = takeHeld();
+    if (out) res.write(out);
+    else res.flush();
+  };
+  let deadline = setTimeout(commit, deps.commitDeadlineMs);
+  /**
+   * The terminal event arrived: the body ends right after it, so the rest is
+   * sent together with the end of the response (one syscall for a short
+   * answer). Should the body linger, it is flushed shortly anyway.
+   */
+  let tailArmed = false;
+  const holdTail = () => {
+    if (tailArmed) return;
+    tailArmed = true;
+    clearTimeout(deadline);
+    deadline = setTimeout(commit, 20);
+  };
 
   try {
-    for await (const chunk of upstream.body) {
-      const buf = chunk as Buffer;
+    for await (const buf of upstream.body) {
       firstUpstreamByteAt ??= deps.clock.now();
       watcher.push(buf);
       if (!committed) {
@@ -296,7 +319,13 @@ async function relayStream(
           return { kind: "retry" };
         }
         held.push(buf);
-        if (outputSeen || terminal) commit();
+        if (terminal) holdTail();
+        else if (outputSeen) commit();
+        continue;
+      }
+      if (terminal) {
+        held.push(buf);
+        holdTail();
         continue;
       }
       if (!res.write(buf)) await res.drained();
@@ -336,14 +365,13 @@ async function relayStream(
       return { kind: "retry" };
     }
     // Output already reached the client: end with one well-formed failure event, never a replay.
-    res.write(
+    res.end(
       failureEvent(
         watcher.lastSequenceNumber + 1,
         "stream_disconnected",
         "The upstream stream ended before the response completed.",
       ),
     );
-    res.end();
     attempt.status = "failed";
     attempt.errorCode = "stream_disconnected";
     record.status = "failed";
@@ -352,8 +380,8 @@ async function relayStream(
     return { kind: "done" };
   }
 
-  commit();
-  res.end();
+  startClientResponse();
+  res.end(takeHeld());
   attempt.usage = usage ?? null;
   record.usage = usage ?? null;
   const t = terminal as StreamSignal;

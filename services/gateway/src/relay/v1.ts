@@ -264,7 +264,11 @@ export async function relayTranslated(
 
   try {
     for await (const chunk of body) {
-      reader.push(chunk as Buffer);
+      // Everything one upstream chunk turns into leaves in one write.
+      res.corked(() => {
+        reader.push(chunk as Buffer);
+        if (sink && !committed && outputSeen && !retry) commit();
+      });
       if (retry) {
         body.destroy();
         attempt.status = "retryable_failed";
@@ -272,7 +276,6 @@ export async function relayTranslated(
         deps.registry.recordFailure(accountId, "server");
         return { kind: "retry" };
       }
-      if (sink && !committed && outputSeen) commit();
       if (needDrain) {
         needDrain = false;
         await res.drained();
@@ -323,16 +326,21 @@ export async function relayTranslated(
   }
 
   if (sink) {
-    commit();
-    if (!terminal || failed) {
-      const f = terminal
-        ? failureOf(terminal)
-        : {
-            code: "stream_disconnected",
-            message: "The upstream stream ended before the response completed.",
-          };
-      res.write(sink.fail(f.code, f.message));
-      res.end();
+    const f =
+      !terminal || failed
+        ? terminal
+          ? failureOf(terminal)
+          : {
+              code: "stream_disconnected",
+              message: "The upstream stream ended before the response completed.",
+            }
+        : undefined;
+    // The rest of the stream and its end in one write.
+    res.corked(() => {
+      commit();
+      res.end(f ? sink.fail(f.code, f.message) : sink.finish());
+    });
+    if (f) {
       attempt.status = "failed";
       attempt.errorCode = f.code;
       ctx.record.status = "failed";
@@ -340,8 +348,6 @@ export async function relayTranslated(
       ctx.record.httpStatus = 200;
       return { kind: "done" };
     }
-    res.write(sink.finish());
-    res.end();
   } else {
     const outcome = aggregator!.outcome();
     if (outcome.kind === "failed") {

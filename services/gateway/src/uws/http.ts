@@ -5,8 +5,9 @@
  *   object dies at the first await), and onAborted is attached before any await;
  * - the request body is collected eagerly into a bounded buffer (onData must
  *   be attached in the synchronous part of the handler);
- * - every write from a timer or a promise is corked, so status, headers and
- *   the first chunk leave in one syscall;
+ * - every write from a timer or a promise is corked, and the head waits for
+ *   the first body write, so status, headers and the first chunk leave in one
+ *   syscall; `corked()` batches several writes the same way;
  * - backpressure is surfaced (`write` returns false, `drained()` waits for
  *   onWritable) and nothing is touched after an abort.
  */
@@ -75,6 +76,8 @@ export class ResponseStream {
   #aborted = false;
   #ended = false;
   #headSent = false;
+  #pendingHead: { status: number; headers: HeaderList | Readonly<Record<string, string>> } | undefined;
+  #corked = false;
   #abortHooks: Array<() => void> = [];
   #writableWaiters: Array<() => void> = [];
   #body: Promise<Buffer> | undefined;
@@ -97,6 +100,7 @@ export class ResponseStream {
     return this.#aborted || this.#ended;
   }
 
+  /** True once status and headers left (a head set by `writeHead` but not yet sent can still be replaced). */
   get headSent(): boolean {
     return this.#headSent;
   }
@@ -136,23 +140,62 @@ export class ResponseStream {
     return this.#body ?? Promise.resolve(Buffer.alloc(0));
   }
 
-  /** Writes status and headers; sent together with the first chunk. */
+  /**
+   * Sets status and headers. They leave with the first `write`/`end` (one
+   * syscall for head and body), or on `flush()` when there is no body yet.
+   */
   writeHead(status: number, headers: HeaderList | Readonly<Record<string, string>> = []): void {
-    if (this.finished || this.#headSent) return;
+    if (this.finished || this.#headSent || this.#pendingHead) return;
+    this.#pendingHead = { status, headers: Array.isArray(headers) ? (headers as HeaderList) : headers };
+  }
+
+  /** Sends a pending head now (a stream that has nothing to write yet). */
+  flush(): void {
+    if (this.finished || !this.#pendingHead) return;
+    this.corked(() => this.#sendHead());
+  }
+
+  /** Must run corked. */
+  #sendHead(): void {
+    if (this.#headSent) return;
     this.#headSent = true;
-    const list = Array.isArray(headers) ? (headers as HeaderList) : Object.entries(headers);
-    this.#res.cork(() => {
-      this.#res.writeStatus(statusLine(status));
-      for (const [k, v] of list) this.#res.writeHeader(k, v);
-    });
+    const head = this.#pendingHead;
+    this.#pendingHead = undefined;
+    const res = this.#res;
+    if (!head) {
+      res.writeStatus("200 OK");
+      return;
+    }
+    res.writeStatus(statusLine(head.status));
+    const h = head.headers;
+    if (Array.isArray(h)) for (const [k, v] of h as HeaderList) res.writeHeader(k, v);
+    else for (const k in h) res.writeHeader(k, (h as Record<string, string>)[k]!);
+  }
+
+  /**
+   * Runs `fn` with every write corked: whatever it writes leaves in one
+   * syscall. Writes from timers and promises are corked one by one anyway;
+   * this batches several (a chunk's worth of translated events).
+   */
+  corked(fn: () => void): void {
+    if (this.#corked || this.finished) {
+      fn();
+      return;
+    }
+    this.#corked = true;
+    try {
+      this.#res.cork(fn);
+    } finally {
+      this.#corked = false;
+    }
   }
 
   /** Writes a chunk; false means the client is slow: wait for `drained()` before writing more. */
   write(chunk: string | Uint8Array): boolean {
     if (this.finished) return false;
-    if (!this.#headSent) this.writeHead(200);
     let ok = false;
-    this.#res.cork(() => {
+    this.corked(() => {
+      this.#sendHead();
       ok = this.#res.write(chunk);
     });
     if (!ok) this.#armWritable();
@@ -176,15 +219,12 @@ export class ResponseStream {
 
   end(chunk?: string | Uint8Array, closeConnection = false): void {
     if (this.finished) return;
-    this.#ended = true;
     this.#abortHooks.length = 0;
-    this.#res.cork(() => {
-      if (!this.#headSent) {
-        this.#headSent = true;
-        this.#res.writeStatus("200 OK");
-      }
+    this.corked(() => {
+      this.#sendHead();
       this.#res.end(chunk, closeConnection);
     });
+    this.#ended = true;
     for (const wake of this.#writableWaiters.splice(0)) wake();
   }
 
@@ -203,6 +243,7 @@ export class ResponseStream {
       this.end();
       return;
     }
+    this.#pendingHead = undefined;
     this.writeHead(status, [["content-type", "application/json"], ...headers]);
     this.end(JSON.stringify(body));
   }
