@@ -12,7 +12,6 @@ import {
   type Logger,
   type QueueBatchEvent,
   type QueueBatchResult,
-  type RequestRecord,
   recordBatchMessageSchema,
 } from "@codex-pooler/core";
 import { type Db, writeRequestRecords } from "@codex-pooler/db";

@@ -209,25 +209,9 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
 export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const signal = req.signal;
-    let body: UpstreamBody | undefined;
-    let controller: DispatchController | undefined;
-    let settled = false;
-    const onAbort = () => {
-      const reason = abortReason(signal);
-      if (body) body.destroy();
-      else if (!settled) {
-        settled = true;
-        reject(reason);
-      }
-      controller?.abort(reason);
-    };
-    const detach = () => signal?.removeEventListener("abort", onAbort);
-    if (signal) {
-      if (signal.aborted) {
-        reject(abortReason(signal));
-        return;
-      }
-      signal.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
     }
     const { origin, basePath } = originOf(req.baseUrl);
     req.dispatcher.dispatch(
@@ -238,42 +222,88 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
         headers: req.headers,
         ...(req.body !== undefined ? { body: req.body } : {}),
       },
-      {
-        onRequestStart(c: DispatchController) {
-          controller = c;
-          if (signal?.aborted) c.abort(abortReason(signal));
-        },
-        onResponseStart(
-          c: DispatchController,
-          statusCode: number,
-          headers: Record<string, string | string[] | undefined>,
-        ) {
-          // 1xx informational answers come before the real one.
-          if (statusCode < 200 || settled) return;
-          settled = true;
-          body = new UpstreamBody(c, detach);
-          resolve({ status: statusCode, headers: flattenHeaders(headers), body });
-        },
-        onResponseData(_c: DispatchController, chunk: Buffer) {
-          body?.push(chunk);
-        },
-        onResponseEnd() {
-          if (body) body.end();
-          else detach();
-        },
-        onResponseError(_c: DispatchController, err: Error) {
-          if (body) body.fail(err);
-          else {
-            detach();
-            if (!settled) {
-              settled = true;
-              reject(err);
-            }
-          }
-        },
-      } as unknown as Dispatcher.DispatchHandler,
+      new UpstreamCall(signal, resolve, reject) as unknown as Dispatcher.DispatchHandler,
     );
   });
+}
+
+/**
+ * The dispatch handler of one request. A class rather than closures so that
+ * an open stream keeps only these fields alive — not the request's headers
+ * (the account's bearer token) or body.
+ */
+class UpstreamCall {
+  #signal: AbortSignal | undefined;
+  #resolve: ((r: UpstreamResponse) => void) | undefined;
+  #reject: ((e: Error) => void) | undefined;
+  #controller: DispatchController | undefined;
+  #body: UpstreamBody | undefined;
+  #onAbort = (): void => {
+    const reason = abortReason(this.#signal);
+    if (this.#body) this.#body.destroy();
+    else this.#settle(undefined, reason);
+    this.#controller?.abort(reason);
+  };
+
+  constructor(
+    signal: AbortSignal | undefined,
+    resolve: (r: UpstreamResponse) => void,
+    reject: (e: Error) => void,
+  ) {
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  #detach = (): void => {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+  };
+
+  #settle(response: UpstreamResponse | undefined, err?: Error): void {
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    if (response) resolve?.(response);
+    else if (err) reject?.(err);
+  }
+
+  onRequestStart(c: DispatchController): void {
+    this.#controller = c;
+    if (this.#signal?.aborted) c.abort(abortReason(this.#signal));
+  }
+
+  onResponseStart(
+    c: DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx informational answers come before the real one.
+    if (statusCode < 200 || this.#body || !this.#resolve) return;
+    // undici keeps the raw header buffers on its controller for the whole request; they are parsed already.
+    (c as { rawHeaders?: unknown }).rawHeaders = null;
+    this.#body = new UpstreamBody(c, this.#detach);
+    this.#settle({ status: statusCode, headers: flattenHeaders(headers), body: this.#body });
+  }
+
+  onResponseData(_c: DispatchController, chunk: Buffer): void {
+    this.#body?.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.#body) this.#body.end();
+    else this.#detach();
+  }
+
+  onResponseError(_c: DispatchController, err: Error): void {
+    if (this.#body) this.#body.fail(err);
+    else {
+      this.#detach();
+      this.#settle(undefined, err);
+    }
+  }
 }
 
 let lastBase: { baseUrl: string; origin: string; basePath: string } | undefined;

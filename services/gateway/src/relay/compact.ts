@@ -16,7 +16,7 @@ export function createCompactHandler(deps: ResponsesDeps, route = "responses_com
     deps,
     { route, transport: "http_json", bulkhead: deps.bulkhead },
     async (ctx) => {
-      const { req, res, requestId, startedAt, abort, record, pool, body } = ctx;
+      const { req, res, requestId, startedAt, abort, record, body } = ctx;
       let last: { status: number; body: string; code: string } | undefined;
       const { store: _s, stream: _t, include: _i, ...rest } = body.json;
       const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(

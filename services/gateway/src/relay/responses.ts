@@ -83,6 +83,8 @@ export function parseResponsesBody(
   return { raw: decoded, json: obj, model: model as string | undefined };
 }
 
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 const STREAM_HEADERS: Array<[string, string]> = [
   ["content-type", "text/event-stream; charset=utf-8"],
   ["cache-control", "no-cache"],
@@ -100,7 +102,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
     deps,
     { route, transport: "http_sse", bulkhead: deps.bulkhead },
     async (request) => {
-      const { req, res, requestId, startedAt, abort, record, pool, body } = request;
+      const { req, res, requestId, startedAt, abort, record, body } = request;
       let lastFailure: { status: number; body: string; code: string } | undefined;
       const anchors = extractAnchors(req.headers, body.json as { prompt_cache_key?: unknown }).map(
         hashAnchor,
@@ -261,10 +263,6 @@ async function relayStream(
     }
   });
 
-  const headers: Array<[string, string]> = [...STREAM_HEADERS, ["x-request-id", ctx.requestId]];
-  for (const [k, v] of Object.entries(upstream.headers))
-    if (isClientVisibleResponseHeader(k)) headers.push([k, v]);
-
   /** Bytes not yet sent to the client: the held preamble, or the tail after the terminal event. */
   const takeHeld = (): Buffer | undefined =>
     held.length === 0 ? undefined : held.length === 1 ? held.pop() : Buffer.concat(held.splice(0));
@@ -279,6 +277,11 @@ async function relayStream(
         result.dispatchedAt -
         ctx.startedAt +
         (firstUpstreamByteAt !== undefined ? now - firstUpstreamByteAt : 0);
+      const headers: Array<[string, string]> = [...STREAM_HEADERS, ["x-request-id", ctx.requestId]];
+      const from = upstream.headers;
+      for (const k in from) if (isClientVisibleResponseHeader(k)) headers.push([k, from[k]!]);
+      // An open stream should not keep the upstream's headers alive.
+      upstream.headers = NO_HEADERS;
       res.writeHead(200, headers);
     }
   };
