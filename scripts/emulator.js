@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `npm run emulator` entry: runs scripts/emulator.ts through tsx, like bin/run-ts.js.
-import { register } from "tsx/esm/api";
+// `npm run emulator` entry: runs scripts/emulator.ts with the loader of bin/run-ts.js.
+import { register } from "node:module";
 
-register();
+register("../bin/ts-hooks.mjs", import.meta.url);
 const { main } = await import("./emulator.ts");
 try {
   await main(process.argv.slice(2));

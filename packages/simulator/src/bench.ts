@@ -2,7 +2,7 @@
 // process with a minimal keep-alive HTTP/1.1 client on raw sockets, and reads the child's CPU time from the
 // control API, so the figure is the simulator's CPU per request, not the load generator's.
 //
-//   npx tsx packages/simulator/src/bench.ts [--seconds 5] [--connections 32] [--idle 2000]
+//   node bin/run-ts.js packages/simulator/src/bench.ts [--seconds 5] [--connections 32] [--idle 2000]
 import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -18,11 +18,10 @@ interface Started {
 
 async function startChild(accounts: number): Promise<Started> {
   const main = fileURLToPath(new URL("./main.ts", import.meta.url));
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", main, "--accounts", String(accounts), "--request-log", "0"],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const runTs = fileURLToPath(new URL("../../../bin/run-ts.js", import.meta.url));
+  const child = spawn(process.execPath, [runTs, main, "--accounts", String(accounts), "--request-log", "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = "";
     child.stdout.on("data", (c: Buffer) => {

@@ -1,5 +1,5 @@
 // Standalone entry for running the simulator without the project CLI:
-//   npx tsx packages/simulator/src/main.ts --port 4100 --accounts 3 --auth-dir /tmp/sim-auth
+//   node bin/run-ts.js packages/simulator/src/main.ts --port 4100 --accounts 3 --auth-dir /tmp/sim-auth
 import { runSimulatorCli } from "./cli.ts";
 
 runSimulatorCli(process.argv.slice(2)).then(
