@@ -17,6 +17,8 @@ import {
 import {
   coreBusy,
   coreTimes,
+  damonState,
+  openFilesLimit,
   type Pinning,
   pinProcess,
   planPinning,
@@ -652,6 +654,8 @@ async function machine(stack: BenchStack): Promise<Record<string, unknown>> {
     node: process.version,
     postgres,
     database: stack.database,
+    gatewayOpenFilesLimit: openFilesLimit(stack.gateway.pid) ?? "unknown",
+    damon: damonState(),
     shared: "2-core machine shared with other engineers' work: expect noise (load average recorded)",
   };
 }

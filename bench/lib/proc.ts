@@ -99,3 +99,31 @@ export function pinProcess(pid: number, core: number): void {
 export function pinnedCommand(core: number | undefined): string[] {
   return core === undefined ? [] : ["taskset", "-c", String(core)];
 }
+
+/** The open-files limit (soft) of a running process. */
+export function openFilesLimit(pid: number): number | undefined {
+  const m = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether the kernel's DAMON is running a reclaim scheme on this machine (a
+ * virtual machine's host can turn it on). It samples page access bits and
+ * pages memory out, which slows memory-heavy processes: figures from a machine
+ * with it on are not comparable with one without.
+ */
+export function damonState(): string {
+  try {
+    const base = "/sys/kernel/mm/damon/admin/kdamonds/0";
+    const state = readFileSync(`${base}/state`, "utf8").trim();
+    let action = "";
+    try {
+      action = readFileSync(`${base}/contexts/0/schemes/0/action`, "utf8").trim();
+    } catch {
+      // no scheme
+    }
+    return action ? `${state} (${action})` : state;
+  } catch {
+    return "not present";
+  }
+}

@@ -102,6 +102,8 @@ export interface StackOptions {
   accounts: number;
   gatewayCore: number | undefined;
   simulatorCore: number | undefined;
+  /** Extra Node flags for the gateway process (e.g. V8 tracing while investigating). */
+  nodeFlags?: string[];
   /** Directory for `--cpu-prof` output of the gateway; no profiling when absent. */
   cpuProfileDir?: string;
   log: (line: string) => void;
@@ -279,7 +281,10 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
     ]);
     const key = (JSON.parse(keyJson) as { key: string }).key;
 
-    const nodeFlags = options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir] : [];
+    const nodeFlags = [
+      ...(options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir] : []),
+      ...(options.nodeFlags ?? []),
+    ];
     let gw: Child | undefined;
     const gateway: GatewayProcess = { pid: 0, baseUrl: "", endpoint: { host: "127.0.0.1", port: 0 }, key };
     const startGateway = async () => {
