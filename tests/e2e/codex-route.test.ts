@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
 
 let stack: Stack;
@@ -137,4 +138,44 @@ describe("bad input", () => {
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
+});
+
+describe("websocket backpressure", () => {
+  it("pauses the upstream while a client stops reading, and delivers every frame in order once it reads again", async () => {
+    const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}/backend-api/codex/responses`, {
+      headers: { authorization: `Bearer ${stack.key}` },
+    });
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    let closeCode: number | undefined;
+    ws.on("close", (code) => {
+      closeCode = code;
+    });
+    const sequence: number[] = [];
+    let deltas = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      ws.on("message", (data) => {
+        const e = JSON.parse(String(data)) as { type: string; sequence_number: number };
+        if (typeof e.sequence_number === "number") sequence.push(e.sequence_number);
+        if (e.type === "response.output_text.delta") deltas++;
+        if (e.type === "response.completed") resolve();
+        if (e.type === "response.failed" || e.type === "error") reject(new Error(String(data)));
+      });
+      ws.on("close", (code) => reject(new Error(`closed ${code}`)));
+    });
+    // 150,000 deltas are ≈ 30 MB of frames, far more than the 4 MB uWS may buffer for a client plus the kernel socket buffers:
+    // without backpressure reaching the upstream, frames would be dropped and the socket closed 1011.
+    ws.send(JSON.stringify({ type: "response.create", ...userTurn("sim: tokens 150000") }));
+    const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 1500));
+    socket.resume();
+    await done;
+    expect(deltas).toBe(150000);
+    expect(sequence).toEqual(sequence.map((_, i) => i));
+    expect(closeCode).toBeUndefined();
+    ws.close();
+  }, 60_000);
 });

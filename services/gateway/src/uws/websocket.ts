@@ -1,15 +1,19 @@
 /**
  * uWebSockets.js websocket plumbing, kept here with the HTTP adapter: the
  * upgrade is decided asynchronously (auth, account choice, upstream
- * handshake) with onAborted attached first and the upgrade corked; sends
- * report backpressure; nothing is touched after close.
+ * handshake) with onAborted attached first and the upgrade corked; frames
+ * sent in one tick leave in one write; sends report backpressure; nothing is
+ * touched after close.
  */
 import type uws from "uWebSockets.js";
 import { type HeaderList, type IncomingRequest, readRequest, statusLine } from "./http.ts";
 
 /** What a relay session sees of the client socket. */
 export interface ClientSocket {
-  /** False when the frame was buffered under backpressure (wait for `onDrain`) or the socket is closed. */
+  /**
+   * Queues a frame (it leaves with the others of this tick). False when the
+   * client is not keeping up (wait for `onDrain`) or the socket is closed.
+   */
   send(text: string): boolean;
   close(code: number, reason: string): void;
   readonly closed: boolean;
@@ -91,23 +95,43 @@ export function registerWebsocket(
     open: (ws) => {
       const data = ws.getUserData();
       let closed = false;
+      // Frames queued in one tick leave in one corked write at its end (an upstream chunk
+      // usually carries several events: one syscall instead of one per frame).
+      const queue: string[] = [];
+      let scheduled = false;
+      const flush = () => {
+        scheduled = false;
+        if (closed || queue.length === 0) {
+          queue.length = 0;
+          return;
+        }
+        ws.cork(() => {
+          for (const frame of queue) {
+            // 1 = sent, 0 = buffered under backpressure, 2 = dropped (over maxBackpressure).
+            if (ws.send(frame, false, false) === 2) {
+              // A frame was lost: the conversation cannot go on correctly.
+              closed = true;
+              ws.end(1011, "client too slow");
+              break;
+            }
+          }
+          queue.length = 0;
+        });
+      };
       const client: ClientSocket = {
         send(text) {
           if (closed) return false;
-          let status = 0;
-          ws.cork(() => {
-            status = ws.send(text, false, false);
-          });
-          // 1 = sent, 0 = buffered under backpressure, 2 = dropped (over maxBackpressure).
-          if (status === 2) {
-            // A frame was lost: the conversation cannot go on correctly.
-            closed = true;
-            ws.cork(() => ws.end(1011, "client too slow"));
-            return false;
+          queue.push(text);
+          if (!scheduled) {
+            scheduled = true;
+            queueMicrotask(flush);
           }
-          return status === 1;
+          // Backpressure as of the last write: the caller pauses its source until `drain`.
+          return ws.getBufferedAmount() === 0;
         },
         close(code, reason) {
+          if (closed) return;
+          flush();
           if (closed) return;
           closed = true;
           ws.cork(() => ws.end(code, reason));
