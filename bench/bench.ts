@@ -43,6 +43,8 @@ export interface BenchPlan {
   rates: number[];
   rateRounds: number;
   rateRoundMs: number;
+  /** Unmeasured lead-in at the same rate before each measured round. */
+  rateWarmupMs: number;
   longConnections: number;
   longMs: number;
   longTokens: number;
@@ -65,6 +67,7 @@ export const PLANS: Record<"full" | "smoke", BenchPlan> = {
     rates: [200, 1000],
     rateRounds: 3,
     rateRoundMs: 5000,
+    rateWarmupMs: 1500,
     longConnections: 8,
     longMs: 10_000,
     longTokens: 2000,
@@ -86,6 +89,7 @@ export const PLANS: Record<"full" | "smoke", BenchPlan> = {
     rates: [100],
     rateRounds: 1,
     rateRoundMs: 400,
+    rateWarmupMs: 0,
     longConnections: 2,
     longMs: 400,
     longTokens: 200,
@@ -558,6 +562,18 @@ async function scenarios(
       const runs: Record<Side, Array<{ result: LoadRun; cpu: Cpu }>> = { direct: [], gateway: [] };
       for (let round_ = 0; round_ < plan.rateRounds; round_++) {
         for (const side of ["direct", "gateway"] as const) {
+          // The first second after a pause costs more (caches, JIT, connection pools): not measured.
+          if (plan.rateWarmupMs > 0) {
+            const warm = await fixedRate({
+              endpoint: endpointOf(side),
+              requests: requests(side, 64, "sim: reply PONG"),
+              rate,
+              durationMs: plan.rateWarmupMs,
+              prewarmConnections: Math.min(64, Math.max(8, Math.ceil(rate / 50))),
+            });
+            countErrors(warm.errors);
+            if (side === "gateway") sentThroughGateway += warm.sent;
+          }
           runs[side].push(
             await measured(() =>
               fixedRate({
