@@ -84,6 +84,7 @@ export function parseResponsesBody(
 }
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 const STREAM_HEADERS: Array<[string, string]> = [
   ["content-type", "text/event-stream; charset=utf-8"],
@@ -111,7 +112,17 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
       // A JSON answer (`stream: false`): the upstream only streams, so the gateway asks for a
       // stream and answers with the aggregated response object.
       const wantsJson = body.json["stream"] === false;
-      const upstreamJson = wantsJson ? { ...body.json, stream: true } : body.json;
+      let upstreamJson = wantsJson ? { ...body.json, stream: true } : body.json;
+      /**
+       * Once output reached the client no other account will be tried: the
+       * parsed request (a long conversation is megabytes of objects) is not
+       * kept alive for the rest of the stream.
+       */
+      const releaseRequest = () => {
+        upstreamJson = RELEASED;
+        body.json = RELEASED;
+        strippedBody = undefined;
+      };
       if (wantsJson) record.transport = "http_json";
 
       await dispatchRecorded(deps, request, {
@@ -203,6 +214,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             abort,
             accountId: ctx.accountId,
             startedAt,
+            committed: releaseRequest,
           });
         },
       });
@@ -211,6 +223,8 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
 }
 
 interface RelayContext {
+  /** Called once when the response is committed to the client (no failover after this). */
+  committed?: () => void;
   record: RequestRecord;
   attempt: AttemptRecord;
   requestId: string;
@@ -283,6 +297,7 @@ async function relayStream(
       // An open stream should not keep the upstream's headers alive.
       upstream.headers = NO_HEADERS;
       res.writeHead(200, headers);
+      ctx.committed?.();
     }
   };
   const commit = () => {
