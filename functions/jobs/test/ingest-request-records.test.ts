@@ -221,4 +221,18 @@ describe("ingest-request-records", () => {
       },
     ]);
   });
+
+  it("stores a model name with a lone surrogate as U+FFFD instead of failing the batch", async () => {
+    const db = test.handle!.db;
+    const handler = createIngestRequestRecordsHandler({ db, logger: silentLogger });
+    const record = { ...batch.records[1]!, id: "req_0000000000000000000000000c", model: "gpt-\ud800x" };
+    const result = await handler(
+      event({ id: "m4", body: JSON.stringify({ v: 1, records: [record] }) }),
+      {} as never,
+    );
+    expect(result.batchItemFailures).toEqual([]);
+    const row = await sql<{ model: string }>`
+      SELECT model FROM request_records WHERE id = 'req_0000000000000000000000000c'`.execute(db);
+    expect(row.rows).toEqual([{ model: "gpt-\ufffdx" }]);
+  });
 });

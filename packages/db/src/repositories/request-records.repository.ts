@@ -16,7 +16,7 @@ import type { Db } from "../types.ts";
  */
 export async function writeRequestRecords(db: Db, records: readonly RequestRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const batch = JSON.stringify(records);
+  const batch = JSON.stringify(records.map(wellFormedRecord));
   await sql`
     WITH r AS (
       SELECT * FROM json_to_recordset(${batch}::json) AS x(
@@ -48,4 +48,22 @@ export async function writeRequestRecords(db: Db, records: readonly RequestRecor
       id text, "attemptNo" int, "accountId" text, status text, "httpStatus" int, "errorCode" text,
       "startedAt" float8, "ttfbMs" float8, "durationMs" float8, usage json)
     ON CONFLICT DO NOTHING`.execute(db);
+}
+
+/**
+ * Free-text fields (the model a client named, its originator) may hold a lone
+ * UTF-16 surrogate: JSON.stringify writes it as `\ud800`, which Postgres
+ * refuses — failing the whole batch, other clients' records with it. Such
+ * characters become U+FFFD, as the driver's UTF-8 encoding would make them.
+ */
+function wellFormedRecord(r: RequestRecord): RequestRecord {
+  const model = wellFormed(r.model);
+  const clientOriginator = wellFormed(r.clientOriginator);
+  return model === r.model && clientOriginator === r.clientOriginator ? r : { ...r, model, clientOriginator };
+}
+
+function wellFormed(s: string | null): string | null {
+  // String.prototype.isWellFormed/toWellFormed: Node 20 has them; TypeScript's ES2023 lib does not declare them.
+  const str = s as (string & { isWellFormed(): boolean; toWellFormed(): string }) | null;
+  return str === null || str.isWellFormed() ? s : str.toWellFormed();
 }
