@@ -131,11 +131,10 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     }
   }
 
-  /** @internal */
+  /** @internal The body broke: chunks that already arrived are still read first, then `err`. */
   fail(err: Error): void {
     if (this.finished) return;
     this.#error = err;
-    this.#chunks.length = 0;
     this.#finish();
     const w = this.#waiter;
     if (w) {
@@ -152,10 +151,9 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
 
   /** Stops reading and closes the upstream request (a no-op once the body ended). */
   destroy(): void {
-    if (this.finished) {
-      this.#chunks.length = 0;
-      return;
-    }
+    this.#chunks.length = 0;
+    this.#buffered = 0;
+    if (this.finished) return;
     const err = new Error("upstream body destroyed");
     err.name = "AbortError";
     this.fail(err);
@@ -166,7 +164,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     const chunk = this.#chunks.shift();
     if (chunk !== undefined) {
       this.#buffered -= chunk.byteLength;
-      if (this.#paused && this.#buffered <= HIGH_WATER / 4) {
+      if (this.#paused && !this.finished && this.#buffered <= HIGH_WATER / 4) {
         this.#paused = false;
         this.#controller?.resume();
       }
