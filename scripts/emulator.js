@@ -2,6 +2,7 @@
 // `npm run emulator` entry: runs scripts/emulator.ts with the loader of bin/run-ts.js.
 import { register } from "node:module";
 
+process.setSourceMapsEnabled(true);
 register("../bin/ts-hooks.mjs", import.meta.url);
 const { main } = await import("./emulator.ts");
 try {

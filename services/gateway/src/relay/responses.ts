@@ -248,6 +248,8 @@ async function relayStream(
   let usage: TokenUsage | undefined;
   const held: Buffer[] = [];
   let firstUpstreamByteAt: number | undefined;
+  /** When the terminal event arrived (the tail after it may be held until the body ends). */
+  let terminalAt: number | undefined;
 
   const watcher: SseWatcherType = new SseWatcher((signal) => {
     switch (signal.kind) {
@@ -260,17 +262,13 @@ async function relayStream(
         break;
       }
       case "completed":
-        terminal = signal;
-        usage = signal.usage;
-        break;
       case "incomplete":
-        terminal = signal;
-        usage = signal.usage;
-        break;
       case "failed":
         terminal = signal;
+        terminalAt = deps.clock.now();
         usage = signal.usage;
-        if (!outputSeen && isRetryableFailure(signal.code)) retryableBeforeOutput = true;
+        if (signal.kind === "failed" && !outputSeen && isRetryableFailure(signal.code))
+          retryableBeforeOutput = true;
         break;
       default:
         break;
@@ -287,10 +285,12 @@ async function relayStream(
       const now = deps.clock.now();
       record.ttfbMs = now - ctx.startedAt;
       attempt.ttfbMs = now - attempt.startedAt;
+      // A held tail leaves when the body ends: that wait is the upstream's, not the gateway's.
+      const sentAt = terminalAt ?? now;
       record.gatewayOverheadMs =
         result.dispatchedAt -
         ctx.startedAt +
-        (firstUpstreamByteAt !== undefined ? now - firstUpstreamByteAt : 0);
+        (firstUpstreamByteAt !== undefined ? sentAt - firstUpstreamByteAt : 0);
       const headers: Array<[string, string]> = [...STREAM_HEADERS, ["x-request-id", ctx.requestId]];
       const from = upstream.headers;
       for (const k in from) if (isClientVisibleResponseHeader(k)) headers.push([k, from[k]!]);
@@ -303,9 +303,9 @@ async function relayStream(
   const commit = () => {
     if (res.finished) return;
     startClientResponse();
-    const out = takeHeld();
-    if (out) res.write(out);
-    else res.flush();
+    // Nothing held yet (the deadline passed before any upstream byte): an SSE comment gets
+    // the head to the client, since uWS completes a head only with body bytes.
+    res.write(takeHeld() ?? ":\n\n");
   };
   let deadline = setTimeout(commit, deps.commitDeadlineMs);
   /**

@@ -142,17 +142,11 @@ export class ResponseStream {
 
   /**
    * Sets status and headers. They leave with the first `write`/`end` (one
-   * syscall for head and body), or on `flush()` when there is no body yet.
+   * syscall for head and body): uWS finishes a head only with body bytes.
    */
   writeHead(status: number, headers: HeaderList | Readonly<Record<string, string>> = []): void {
     if (this.finished || this.#headSent || this.#pendingHead) return;
     this.#pendingHead = { status, headers: Array.isArray(headers) ? (headers as HeaderList) : headers };
-  }
-
-  /** Sends a pending head now (a stream that has nothing to write yet). */
-  flush(): void {
-    if (this.finished || !this.#pendingHead) return;
-    this.corked(() => this.#sendHead());
   }
 
   /** Must run corked. */
