@@ -1,6 +1,12 @@
 import { DomainError } from "@codex-pooler/core";
 import { describe, expect, it } from "vitest";
-import { Bulkhead } from "./admission.ts";
+import {
+  Bulkhead,
+  bulkheadLimitsFor,
+  DEFAULT_BULKHEADS,
+  openFilesLimit,
+  RESERVED_OPEN_FILES,
+} from "./admission.ts";
 
 describe("Bulkhead", () => {
   it("runs up to its concurrency, queues the next ones in order, and refuses beyond the queue", async () => {
@@ -32,5 +38,24 @@ describe("Bulkhead", () => {
     expect(b.queued).toBe(0);
     held();
     expect(b.running).toBe(0);
+  });
+});
+
+describe("bulkheadLimitsFor", () => {
+  it("keeps streams and websockets within the open-files limit, two sockets each", () => {
+    const limits = bulkheadLimitsFor(20_000);
+    expect(limits.stream.concurrency).toBe((20_000 - RESERVED_OPEN_FILES) / 2);
+    expect(limits.websocket.concurrency).toBe(DEFAULT_BULKHEADS.websocket.concurrency);
+    expect(limits.compact).toEqual(DEFAULT_BULKHEADS.compact);
+    expect(bulkheadLimitsFor(1024).websocket.concurrency).toBe((1024 - RESERVED_OPEN_FILES) / 2);
+    expect(bulkheadLimitsFor(100).stream.concurrency).toBe(16);
+    expect(bulkheadLimitsFor(1_048_576)).toEqual(DEFAULT_BULKHEADS);
+    expect(bulkheadLimitsFor(undefined)).toBe(DEFAULT_BULKHEADS);
+  });
+
+  it("reads this process's limit", () => {
+    const limit = openFilesLimit();
+    if (process.platform === "linux") expect(limit).toBeGreaterThan(0);
+    else expect(limit).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@
  * `queueTimeoutMs`, and anything beyond is refused at once with 503
  * `server_is_overloaded` and a Retry-After, before any upstream work.
  */
+import { readFileSync } from "node:fs";
 import { DomainError } from "@codex-pooler/core";
 
 export type RouteClass = "stream" | "websocket" | "compact" | "other";
@@ -73,6 +74,37 @@ export class Bulkhead {
       const next = this.#waiting.shift();
       if (next) next.grant();
     };
+  }
+}
+
+/** Open files kept for everything that is not a relayed stream: listeners, Postgres, logs, timers. */
+export const RESERVED_OPEN_FILES = 128;
+
+/**
+ * The default limits fitted to the process's open-files limit. A relayed
+ * stream or websocket holds two sockets (client and upstream); past
+ * (limit − reserve) / 2 the upstream connect would fail with EMFILE — a 502
+ * that also counts against a healthy account. Refused at admission instead,
+ * the client gets a clean 503 with Retry-After.
+ */
+export function bulkheadLimitsFor(openFiles: number | undefined): Record<RouteClass, BulkheadLimits> {
+  if (openFiles === undefined) return DEFAULT_BULKHEADS;
+  const cap = Math.max(16, Math.floor((openFiles - RESERVED_OPEN_FILES) / 2));
+  const fit = (l: BulkheadLimits): BulkheadLimits => ({ ...l, concurrency: Math.min(l.concurrency, cap) });
+  return {
+    ...DEFAULT_BULKHEADS,
+    stream: fit(DEFAULT_BULKHEADS.stream),
+    websocket: fit(DEFAULT_BULKHEADS.websocket),
+  };
+}
+
+/** The soft open-files limit of this process (Linux `/proc`), or undefined where it cannot be read. */
+export function openFilesLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

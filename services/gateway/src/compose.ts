@@ -15,7 +15,7 @@ import {
 } from "@codex-pooler/core";
 import { createGatewayRepository, type DatabaseHandle } from "@codex-pooler/db";
 import { createUpstreamAgent, refreshTokens } from "@codex-pooler/upstream";
-import { createBulkheads } from "./admission.ts";
+import { bulkheadLimitsFor, createBulkheads, openFilesLimit } from "./admission.ts";
 import { type RunningGateway, startGateway } from "./app.ts";
 import { KeyAuthenticator } from "./auth/keys.ts";
 import { RequestRecorder } from "./records.ts";
@@ -94,7 +94,16 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     producer: options.producer,
     logger,
   });
-  const bulkheads = createBulkheads();
+  const openFiles = openFilesLimit();
+  const limits = bulkheadLimitsFor(openFiles);
+  // A low limit (a shell's default 1,024) makes a small gateway: say so once.
+  if (limits.stream.concurrency < 1024) {
+    logger.warn(
+      { openFilesLimit: openFiles, streams: limits.stream.concurrency },
+      "the open-files limit caps concurrent streams (two sockets each); raise nofile to allow more",
+    );
+  }
+  const bulkheads = createBulkheads(limits);
   const ids = (prefix: IdPrefix) => newId(prefix, clock, random);
 
   const deps: ResponsesDeps = {
