@@ -1,19 +1,11 @@
 #!/usr/bin/env node
 // `npm start` on a fresh clone: installs the locked dependencies when they are
 // missing or stale, then runs `codex-pooler start` (or the command given).
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { installIfStale, root } from "./deps.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const marker = join(root, "node_modules", ".package-lock.json");
-const lock = join(root, "package-lock.json");
-if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
-  process.stderr.write("Installing dependencies (npm ci)…\n");
-  const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
+if (!installIfStale()) process.exit(1);
 const args = process.argv.slice(2);
 // A child we wait for asynchronously, so a supervisor's SIGTERM or SIGINT reaches the server.
 const child = spawn(

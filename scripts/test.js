@@ -8,11 +8,10 @@
 //    project's global setup prepares its own database and emulator);
 // 5. prints one closing line: "tests: N passed, N failed, N skipped".
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { dependenciesStale, root } from "./deps.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const extra = process.argv.slice(2);
 
 function run(label, cmd, args) {
@@ -28,9 +27,7 @@ function run(label, cmd, args) {
   return true;
 }
 
-const marker = join(root, "node_modules", ".package-lock.json");
-const lock = join(root, "package-lock.json");
-if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
+if (dependenciesStale()) {
   if (!run("install dependencies (npm ci)", "npm", ["ci", "--no-audit", "--no-fund"])) process.exit(1);
 }
 
