@@ -325,25 +325,24 @@ async function relayStream(
     for await (const buf of upstream.body) {
       firstUpstreamByteAt ??= deps.clock.now();
       watcher.push(buf);
-      if (!committed) {
-        if (retryableBeforeOutput) {
-          // Nothing reached the client: let another account answer.
-          upstream.body.destroy();
-          attempt.status = "retryable_failed";
-          attempt.errorCode =
-            terminal?.kind === "failed" ? (terminal.code ?? "response_failed") : "response_failed";
-          attempt.durationMs = deps.clock.now() - attempt.startedAt;
-          deps.registry.recordFailure(ctx.accountId, "server");
-          return { kind: "retry" };
-        }
-        held.push(buf);
-        if (terminal) holdTail();
-        else if (outputSeen) commit();
-        continue;
+      if (!committed && retryableBeforeOutput) {
+        // Nothing reached the client: let another account answer.
+        upstream.body.destroy();
+        attempt.status = "retryable_failed";
+        attempt.errorCode =
+          terminal?.kind === "failed" ? (terminal.code ?? "response_failed") : "response_failed";
+        attempt.durationMs = deps.clock.now() - attempt.startedAt;
+        deps.registry.recordFailure(ctx.accountId, "server");
+        return { kind: "retry" };
       }
       if (terminal) {
         held.push(buf);
         holdTail();
+        continue;
+      }
+      if (!committed) {
+        held.push(buf);
+        if (outputSeen) commit();
         continue;
       }
       if (!res.write(buf)) await res.drained();
