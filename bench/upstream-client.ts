@@ -60,6 +60,13 @@ const body = JSON.stringify({
 const agent = createUpstreamAgent();
 const baseUrl = `${info.baseUrl}/backend-api`;
 
+/** Reads a body to its end; its size in bytes. */
+async function drain(body: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const c of body) n += c.byteLength;
+  return n;
+}
+
 async function viaRequest(): Promise<number> {
   const res = await request(`${baseUrl}/codex/responses`, {
     method: "POST",
@@ -67,9 +74,7 @@ async function viaRequest(): Promise<number> {
     body,
     dispatcher: agent,
   });
-  let n = 0;
-  for await (const c of res.body) n += c.byteLength;
-  return n;
+  return drain(res.body);
 }
 
 async function viaSendUpstream(): Promise<number> {
@@ -81,9 +86,7 @@ async function viaSendUpstream(): Promise<number> {
     body,
     dispatcher: agent,
   });
-  let n = 0;
-  for await (const c of res.body) n += c.byteLength;
-  return n;
+  return drain(res.body);
 }
 
 async function run(fn: () => Promise<number>): Promise<{ cpuUs: number; perSecond: number }> {

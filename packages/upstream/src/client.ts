@@ -154,8 +154,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     this.#chunks.length = 0;
     this.#buffered = 0;
     if (this.finished) return;
-    const err = new Error("upstream body destroyed");
-    err.name = "AbortError";
+    const err = abortError("upstream body destroyed");
     this.fail(err);
     this.#controller?.abort(err);
   }
@@ -237,9 +236,13 @@ class UpstreamCall {
   #controller: DispatchController | undefined;
   #body: UpstreamBody | undefined;
   #onAbort = (): void => {
+    // An answer under way: destroying its body aborts the request too.
+    if (this.#body) {
+      this.#body.destroy();
+      return;
+    }
     const reason = abortReason(this.#signal);
-    if (this.#body) this.#body.destroy();
-    else this.#settle(undefined, reason);
+    this.#settle(undefined, reason);
     this.#controller?.abort(reason);
   };
 
@@ -316,8 +319,11 @@ function originOf(baseUrl: string): { origin: string; basePath: string } {
 
 function abortReason(signal: AbortSignal | undefined): Error {
   const reason = signal?.reason;
-  if (reason instanceof Error) return reason;
-  const err = new Error("request aborted");
+  return reason instanceof Error ? reason : abortError("request aborted");
+}
+
+function abortError(message: string): Error {
+  const err = new Error(message);
   err.name = "AbortError";
   return err;
 }
