@@ -6,6 +6,7 @@
  */
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
+import { openFilesLimit } from "@codex-pooler/gateway/admission";
 import {
   buildRequest,
   closedLoop,
@@ -18,7 +19,6 @@ import {
   coreBusy,
   coreTimes,
   damonState,
-  openFilesLimit,
   type Pinning,
   pinProcess,
   planPinning,

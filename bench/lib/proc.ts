@@ -100,12 +100,6 @@ export function pinnedCommand(core: number | undefined): string[] {
   return core === undefined ? [] : ["taskset", "-c", String(core)];
 }
 
-/** The open-files limit (soft) of a running process. */
-export function openFilesLimit(pid: number): number | undefined {
-  const m = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
-  return m ? Number(m[1]) : undefined;
-}
-
 /**
  * Whether the kernel's DAMON is running a reclaim scheme on this machine (a
  * virtual machine's host can turn it on). It samples page access bits and

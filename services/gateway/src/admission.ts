@@ -98,10 +98,10 @@ export function bulkheadLimitsFor(openFiles: number | undefined): Record<RouteCl
   };
 }
 
-/** The soft open-files limit of this process (Linux `/proc`), or undefined where it cannot be read. */
-export function openFilesLimit(): number | undefined {
+/** The soft open-files limit of a process, this one by default (Linux `/proc`); undefined where it cannot be read. */
+export function openFilesLimit(pid: number | "self" = "self"): number | undefined {
   try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
