@@ -7,8 +7,7 @@
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
+import { openWebSocket, readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
 
 let stack: Stack;
 
@@ -142,13 +141,7 @@ describe("bad input", () => {
 
 describe("websocket backpressure", () => {
   it("pauses the upstream while a client stops reading, and delivers every frame in order once it reads again", async () => {
-    const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}/backend-api/codex/responses`, {
-      headers: { authorization: `Bearer ${stack.key}` },
-    });
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("error", reject);
-    });
+    const ws = await openWebSocket(stack, "/backend-api/codex/responses");
     let closeCode: number | undefined;
     ws.on("close", (code) => {
       closeCode = code;

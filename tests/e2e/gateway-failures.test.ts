@@ -6,10 +6,9 @@
 
 import { setKeyStatus } from "@codex-pooler/control";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { codexExec, codexHome, poolProviderConfig } from "../support/codex.ts";
 import { startServeProcess } from "../support/serve-process.ts";
-import { readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
+import { openWebSocket, readSse, type Stack, startStack, userTurn } from "../support/stack.ts";
 
 function post(stack: Stack, body: unknown, headers: Record<string, string> = {}, baseUrl = stack.baseUrl) {
   return fetch(`${baseUrl}/backend-api/codex/responses`, {
@@ -178,13 +177,7 @@ describe("revoked keys", () => {
   });
 
   it("refuses a revoked key within 5 s and closes its open websockets", async () => {
-    const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}/backend-api/codex/responses`, {
-      headers: { authorization: `Bearer ${stack.key}` },
-    });
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("error", reject);
-    });
+    const ws = await openWebSocket(stack, "/backend-api/codex/responses");
     const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
     expect((await post(stack, userTurn("sim: reply ok"))).status).toBe(200);
     const revokedAt = Date.now();

@@ -6,8 +6,7 @@
  */
 import { chatToUpstreamResponsesBody } from "@codex-pooler/compat";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import { type Stack, startStack } from "../support/stack.ts";
+import { openWebSocket, type Stack, startStack } from "../support/stack.ts";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -135,13 +134,7 @@ describe("the key's usage, the websocket, and the pool switch", () => {
   });
 
   it("serves Responses over GET /v1/responses as a websocket", async () => {
-    const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}/v1/responses`, {
-      headers: { authorization: `Bearer ${stack.key}` },
-    });
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve);
-      ws.once("error", reject);
-    });
+    const ws = await openWebSocket(stack, "/v1/responses");
     const events: Array<{ type: string; delta?: string }> = [];
     const done = new Promise<void>((resolve) =>
       ws.on("message", (data) => {

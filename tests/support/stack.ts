@@ -16,6 +16,7 @@ import { createKey, createPool, importAccount } from "@codex-pooler/control";
 import { createLogger } from "@codex-pooler/logging";
 import { type Simulator, type SimulatorOptions, startSimulator } from "@codex-pooler/simulator";
 import { createUpstreamAgent } from "@codex-pooler/upstream";
+import WebSocket from "ws";
 import { type RunningHost, startHost } from "../../services/cli/src/host.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
@@ -155,4 +156,16 @@ export function userTurn(text: string, extra: Record<string, unknown> = {}): Rec
     input: [{ type: "message", role: "user", content: [{ type: "input_text", text }] }],
     ...extra,
   };
+}
+
+/** A websocket to the gateway's `path`, authenticated with the stack's Pool API key, once it is open. */
+export async function openWebSocket(stack: Stack, path: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${stack.baseUrl.replace("http", "ws")}${path}`, {
+    headers: { authorization: `Bearer ${stack.key}` },
+  });
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  return ws;
 }
