@@ -63,6 +63,12 @@ function forwardable(name: string): boolean {
 
 export interface UpstreamIdentity {
   accessToken: string;
+  /**
+   * The ready `Bearer …` value, when the caller keeps one per token: every
+   * request of an open stream holds its header strings, and a token is ~800
+   * bytes, so requests of one token should share one string.
+   */
+  authorization?: string;
   /** `chatgpt-account-id`; synthetic ids (`email_…`, `local_…`) are not sent. */
   chatgptAccountId: string;
 }
@@ -81,7 +87,7 @@ export function upstreamRequestHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(client)) if (forwardable(name)) out[name] = value;
-  out["authorization"] = `Bearer ${identity.accessToken}`;
+  out["authorization"] = identity.authorization ?? `Bearer ${identity.accessToken}`;
   if (identity.chatgptAccountId && !/^(email|local)_/.test(identity.chatgptAccountId)) {
     out["chatgpt-account-id"] = identity.chatgptAccountId;
   }

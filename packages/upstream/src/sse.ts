@@ -263,7 +263,9 @@ export class SseWatcher {
     let signal = this.#lastSignal;
     // (indexOf at a known position is much cheaper than startsWith with a position in V8.)
     if (typeEnd - typeStart !== type.length || t.indexOf(type, typeStart) !== typeStart) {
-      type = t.slice(typeStart, typeEnd);
+      // Decoded from the bytes, not sliced from `t`: a slice would keep the whole chunk's
+      // string alive for as long as the type is remembered (an idle stream's lifetime).
+      type = b.toString("latin1", typeStart, typeEnd);
       if (!isAscii(type)) type = b.toString("utf8", typeStart, typeEnd);
       signal = PARSED.has(type) ? undefined : Object.freeze(signalOf(type, ""));
       this.#lastType = type;

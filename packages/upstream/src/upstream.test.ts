@@ -124,6 +124,17 @@ describe("upstreamRequestHeaders", () => {
     });
   });
 
+  it("uses the caller's ready bearer value, so requests of one token share one string", () => {
+    // Deliberately not `Bearer at-1`: the answer shows which of the two was used.
+    const authorization = "Bearer prebuilt";
+    const out = upstreamRequestHeaders(
+      {},
+      { accessToken: "at-1", authorization, chatgptAccountId: "acct-1" },
+      { stream: true },
+    );
+    expect(out["authorization"]).toBe(authorization);
+  });
+
   it("omits synthetic account ids and normalises unknown originators", () => {
     const out = upstreamRequestHeaders(
       {},

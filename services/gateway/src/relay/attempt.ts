@@ -120,6 +120,7 @@ async function httpAttemptOnce(
   const account = deps.registry.account(accountId);
   if (!account) return { kind: "unavailable", code: "account_unknown", retryable: true };
   let token: string;
+  let authorization: string;
   let tokenGeneration: number;
   try {
     const t =
@@ -127,6 +128,7 @@ async function httpAttemptOnce(
         ? await deps.tokens.refresh(accountId, "unauthorized_recovery", request.forceRefreshFrom)
         : await deps.tokens.accessToken(accountId);
     token = t.token;
+    authorization = t.authorization;
     tokenGeneration = t.generation;
   } catch (err) {
     if (err instanceof AccountUnavailableError)
@@ -135,7 +137,7 @@ async function httpAttemptOnce(
   }
   const headers = upstreamRequestHeaders(
     request.clientHeaders,
-    { accessToken: token, chatgptAccountId: account.row.chatgptAccountId },
+    { accessToken: token, authorization, chatgptAccountId: account.row.chatgptAccountId },
     { stream: request.stream },
   );
   const dispatchedAt = deps.clock.now();

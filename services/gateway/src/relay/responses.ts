@@ -85,6 +85,7 @@ export function parseResponsesBody(
 
 const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const EMPTY = Buffer.alloc(0);
 
 const STREAM_HEADERS: Array<[string, string]> = [
   ["content-type", "text/event-stream; charset=utf-8"],
@@ -121,7 +122,18 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
       const releaseRequest = () => {
         upstreamJson = RELEASED;
         body.json = RELEASED;
+        body.raw = EMPTY;
         strippedBody = undefined;
+      };
+      /** The upstream body: the client's, or without account-bound items after a move to another account. */
+      const payloadFor = (moved: boolean): Buffer => {
+        if (moved) {
+          strippedBody ??= Buffer.from(
+            JSON.stringify({ ...upstreamJson, input: stripAccountBoundItems(upstreamJson["input"]).input }),
+          );
+          return strippedBody;
+        }
+        return wantsJson ? Buffer.from(JSON.stringify(upstreamJson)) : body.raw;
       };
       if (wantsJson) record.transport = "http_json";
 
@@ -144,13 +156,6 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
         },
         attempt: async (ctx) => {
           if (abort.signal.aborted) return { kind: "done" };
-          let payload = wantsJson ? Buffer.from(JSON.stringify(upstreamJson)) : body.raw;
-          if (ctx.moved) {
-            strippedBody ??= Buffer.from(
-              JSON.stringify({ ...upstreamJson, input: stripAccountBoundItems(upstreamJson["input"]).input }),
-            );
-            payload = strippedBody;
-          }
           const attempt = startAttempt(record, {
             id: deps.newId("att"),
             attemptNo: ctx.attemptNo,
@@ -161,7 +166,8 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             path: "/codex/responses",
             method: "POST",
             clientHeaders: req.headers,
-            body: payload,
+            // No local keeps the payload: this frame stays suspended for the whole stream.
+            body: payloadFor(ctx.moved),
             stream: true,
             signal: abort.signal,
           });

@@ -333,6 +333,7 @@ export function createWebsocketDecider(
           const account = deps.registry.account(ctx.accountId);
           if (!account) return { kind: "retry" };
           let token: string;
+          let authorization: string;
           let generation: number;
           try {
             const t =
@@ -340,6 +341,7 @@ export function createWebsocketDecider(
                 ? await deps.tokens.refresh(ctx.accountId, "unauthorized_recovery", refreshFor.generation)
                 : await deps.tokens.accessToken(ctx.accountId);
             token = t.token;
+            authorization = t.authorization;
             generation = t.generation;
           } catch (err) {
             if (err instanceof AccountUnavailableError) return { kind: "retry" };
@@ -348,7 +350,7 @@ export function createWebsocketDecider(
           refreshFor = undefined;
           const headers = upstreamRequestHeaders(
             req.headers,
-            { accessToken: token, chatgptAccountId: account.row.chatgptAccountId },
+            { accessToken: token, authorization, chatgptAccountId: account.row.chatgptAccountId },
             { stream: false, websocket: true },
           );
           deps.registry.markUsed(ctx.accountId);

@@ -34,6 +34,8 @@ export class AccountUnavailableError extends Error {
 
 export interface AccessToken {
   token: string;
+  /** `Bearer <token>`, built once: the upstream requests of this token share it. */
+  authorization: string;
   generation: number;
 }
 
@@ -221,7 +223,7 @@ export class TokenVault {
         aad(row.id, "access_token"),
       )
       .toString("utf8");
-    const entry = { token, generation: row.credentialGeneration };
+    const entry = { token, authorization: `Bearer ${token}`, generation: row.credentialGeneration };
     this.#plain.set(row.id, entry);
     return entry;
   }

@@ -81,6 +81,7 @@ export class ResponseStream {
   #abortHooks: Array<() => void> = [];
   #writableWaiters: Array<() => void> = [];
   #body: Promise<Buffer> | undefined;
+  #bodyTaken = false;
 
   constructor(res: uws.HttpResponse) {
     this.#res = res;
@@ -128,16 +129,28 @@ export class ResponseStream {
         }
         // uWS neuters the ArrayBuffer after the callback: copy it.
         chunks.push(Buffer.from(chunk.slice(0)));
-        if (isLast) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        if (isLast) {
+          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+          // The abort hook's closure lives as long as the response: it must not hold the body.
+          chunks.length = 0;
+        }
       });
     });
     // A route that never reads the body must not produce an unhandled rejection.
     this.#body.catch(() => {});
   }
 
-  /** The request body (empty for methods without one). Rejects with BodyTooLargeError over the limit. */
+  /**
+   * The request body (empty for methods without one). Rejects with
+   * BodyTooLargeError over the limit. It can be taken once: the response does
+   * not keep it (a streamed answer may outlive the request body by minutes).
+   */
   body(): Promise<Buffer> {
-    return this.#body ?? Promise.resolve(Buffer.alloc(0));
+    if (this.#bodyTaken) throw new Error("the request body was already taken");
+    this.#bodyTaken = true;
+    const body = this.#body ?? Promise.resolve(Buffer.alloc(0));
+    this.#body = undefined;
+    return body;
   }
 
   /**
