@@ -22,8 +22,11 @@ export function freePort(): Promise<number> {
 export interface ServeProcess {
   port: number;
   baseUrl: string;
+  /** The `serve` process (with `--workers`, the primary). */
+  pid: number;
   output(): string;
-  stop(): Promise<void>;
+  /** SIGTERM (SIGKILL after 10 s); resolves with the exit code. */
+  stop(): Promise<number | null>;
 }
 
 export async function startServeProcess(
@@ -62,14 +65,16 @@ export async function startServeProcess(
   return {
     port,
     baseUrl,
+    pid: child.pid ?? 0,
     output: () => output,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
+      const code = await exited;
       clearTimeout(timer);
+      return code;
     },
   };
 }

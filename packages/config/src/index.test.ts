@@ -8,6 +8,7 @@ describe("loadConfig defaults", () => {
   it("runs on embedded defaults with nothing set", () => {
     const c = loadConfig({});
     expect(c.http.port).toBe(4000);
+    expect(c.http.workers).toBe(1);
     expect(c.database.url).toBeUndefined();
     expect(c.role).toBe("all");
     expect(c.upstream.baseUrl).toBe("https://chatgpt.com/backend-api");
@@ -37,6 +38,10 @@ describe("loadConfig defaults", () => {
     expect(c.upstream.baseUrl).toBe("http://127.0.0.1:9/backend-api");
   });
 
+  it("reads the number of gateway worker processes", () => {
+    expect(loadConfig({ CODEX_POOLER_WORKERS: "2" }).http.workers).toBe(2);
+  });
+
   it("treats blank values as unset", () => {
     expect(loadConfig({ DATABASE_URL: "  ", PORT: "" }).http.port).toBe(4000);
   });
@@ -55,6 +60,8 @@ const BAD: Array<[Record<string, string>, string, RegExp]> = [
   [{ PHX_HOST: "https://example.com" }, "PHX_HOST", /host name without scheme/],
   [{ CODEX_POOLER_ROLE: "web-ish" }, "CODEX_POOLER_ROLE", /one of gateway, worker, scheduler, all/],
   [{ OBAN_JOBS_QUEUE_LIMIT: "many" }, "OBAN_JOBS_QUEUE_LIMIT", /whole number/],
+  [{ CODEX_POOLER_WORKERS: "0" }, "CODEX_POOLER_WORKERS", /whole number from 1 to 64/],
+  [{ CODEX_POOLER_WORKERS: "all" }, "CODEX_POOLER_WORKERS", /whole number from 1 to 64/],
   [
     { CODEX_POOLER_UPSTREAM_SECRET_KEY: Buffer.alloc(16).toString("base64") },
     "CODEX_POOLER_UPSTREAM_SECRET_KEY",

@@ -170,6 +170,7 @@ const envSchema = z.object({
   CODEX_POOLER_HTTP_PORT: port,
   PORT: port,
   CODEX_POOLER_HOST: z.preprocess(blankToUndefined, z.ipv4({ error: "must be an IPv4 address" }).optional()),
+  CODEX_POOLER_WORKERS: positiveInt(64),
   DATABASE_URL: databaseUrl,
   POOL_SIZE: positiveInt(200),
   SECRET_KEY_BASE: secretKeyBase,
@@ -206,7 +207,8 @@ export interface RootKeyMaterial {
 }
 
 export interface AppConfig {
-  http: { host: string; port: number; publicHost: string };
+  /** `workers`: gateway processes of one `serve` sharing the listen port (SO_REUSEPORT). */
+  http: { host: string; port: number; publicHost: string; workers: number };
   database: { url: string | undefined; poolSize: number };
   dataDir: string;
   role: Role;
@@ -263,6 +265,7 @@ export function loadConfig(env: Env = process.env): Readonly<AppConfig> {
       // CODEX_POOLER_HTTP_PORT is the published port of the seed's compose file.
       port: e.PORT ?? e.CODEX_POOLER_HTTP_PORT ?? 4000,
       publicHost: e.PHX_HOST ?? "localhost",
+      workers: e.CODEX_POOLER_WORKERS ?? 1,
     },
     database: { url: e.DATABASE_URL, poolSize: e.POOL_SIZE ?? 10 },
     dataDir: e.CODEX_POOLER_DATA_DIR ?? ".data",

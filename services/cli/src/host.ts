@@ -25,6 +25,8 @@ export interface HostOptions {
   logger: Logger;
   /** Override the listen port (tests: 0 for a free one). */
   port?: number;
+  /** Run the scheduler role when the role includes it (default true; only the first of several worker processes does). */
+  scheduler?: boolean;
 }
 
 export interface RunningHost {
@@ -119,7 +121,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       });
     }
 
-    if (runs("scheduler")) {
+    if (runs("scheduler") && options.scheduler !== false) {
       const log = logger.child({ role: "scheduler" });
       const purge = () =>
         purgeExpiredAffinities(database.db, new Date())

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   routes?: Route[];
   websockets?: WsRoute[];
   defaultBodyLimit?: number;
+  /** Other processes share this port on purpose (`serve --workers`). */
+  sharedPort?: boolean;
 }
 
 export interface RunningGateway {
@@ -91,6 +93,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       }
     },
     defaultBodyLimit: options.defaultBodyLimit ?? 1024 * 1024,
+    ...(options.sharedPort ? { sharedPort: true } : {}),
     fallback: (req, res) => {
       sendError(
         res,

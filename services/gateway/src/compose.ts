@@ -173,6 +173,7 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     routes,
     websockets,
     defaultBodyLimit: 1024 * 1024,
+    sharedPort: config.http.workers > 1,
   });
 
   // Revoked or paused keys lose their open websockets within the key cache TTL plus one sweep.

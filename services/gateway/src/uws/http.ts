@@ -276,6 +276,8 @@ export interface HttpServerOptions {
   defaultBodyLimit: number;
   /** Lets the websocket module attach its routes to the same app. */
   configure?: (app: uws.TemplatedApp) => void;
+  /** Several processes listen on this port on purpose (`serve --workers`): bind with SO_REUSEPORT. */
+  sharedPort?: boolean;
 }
 
 export interface RunningHttpServer {
@@ -351,8 +353,8 @@ export function startHttpServer(
   }
   app.any("/*", dispatch(options, options.fallback, options.defaultBodyLimit));
   return new Promise((resolve, reject) => {
-    // Exclusive: uWS binds with SO_REUSEPORT by default, which would let a second
-    // server silently share the port (the kernel splitting connections between them).
+    // Exclusive unless shared on purpose: uWS binds with SO_REUSEPORT by default, which would
+    // let a second server silently share the port (the kernel splitting connections between them).
     (
       app as unknown as {
         listen(h: string, p: number, o: number, cb: (s: uws.us_listen_socket | false) => void): void;
@@ -360,7 +362,9 @@ export function startHttpServer(
     ).listen(
       host,
       port,
-      (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT,
+      options.sharedPort
+        ? 0
+        : (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT,
       (socket) => {
         if (!socket) {
           reject(new Error(`could not listen on ${host}:${port} (port in use or not permitted)`));
