@@ -6,7 +6,7 @@
  */
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
-import { openFilesLimit } from "@codex-pooler/gateway/admission";
+import { bulkheadLimitsFor, openFilesLimit } from "@codex-pooler/gateway/admission";
 import {
   buildRequest,
   closedLoop,
@@ -24,6 +24,7 @@ import {
   planPinning,
   processCpuMicros,
   processRssBytes,
+  processTreeRssBytes,
 } from "./lib/proc.ts";
 import { type BenchStack, type RecordCount, startBenchStack } from "./lib/stack.ts";
 import { type LatencySummary, round, summarize } from "./lib/stats.ts";
@@ -162,7 +163,16 @@ export interface IdleSide {
   errorKinds: Record<string, number>;
   stillOpenAfterHold: number;
   openAllMs: number;
-  /** RSS of the serving process (gateway or simulator) before the first step and with the streams open. */
+  /**
+   * Gateway processes serving the step (`serve --workers`): as many as the
+   * open-files limit needs, since a relayed stream holds two descriptors.
+   */
+  processes?: number;
+  /**
+   * RSS of the serving processes (the simulator, or the gateway's process
+   * tree: primary, workers and their esbuild helpers) before the step and
+   * with the streams open.
+   */
   rssBaselineMiB: number;
   rssOpenMiB: number;
   /** (RSS with streams − RSS before the first step) / open streams. */
@@ -468,8 +478,9 @@ async function scenarios(
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const idleStep = async (side: Side, n: number): Promise<IdleSide> => {
     log(`idle streams: ${n} ${side}`);
-    const pid = side === "gateway" ? stack.gateway.pid : stack.sim.pid;
-    const base = processRssBytes(pid);
+    const rssOf = () =>
+      side === "gateway" ? processTreeRssBytes(stack.gateway.pid) : processRssBytes(stack.sim.pid);
+    const base = rssOf();
     const simBase = processRssBytes(stack.sim.pid);
     const idle = await openIdleStreams({
       endpoint: endpointOf(side),
@@ -481,7 +492,7 @@ async function scenarios(
     });
     if (side === "gateway") sentThroughGateway += n;
     await sleep(plan.idleHoldMs);
-    const rss = processRssBytes(pid);
+    const rss = rssOf();
     const simRss = processRssBytes(stack.sim.pid);
     const stillOpen = idle.stillOpen();
     await idle.close();
@@ -496,6 +507,7 @@ async function scenarios(
       errorKinds: dropped > 0 ? { ...idle.errorKinds, closed_while_idle: dropped } : idle.errorKinds,
       stillOpenAfterHold: stillOpen,
       openAllMs: Math.round(idle.openMs),
+      ...(side === "gateway" ? { processes: stack.gateway.workers } : {}),
       rssBaselineMiB: round(base / 1048576, 1),
       rssOpenMiB: round(rss / 1048576, 1),
       rssPerOpenStreamKiB: idle.open > 0 ? round((rss - base) / idle.open / 1024, 1) : 0,
@@ -509,9 +521,14 @@ async function scenarios(
   if (wanted("idle")) {
     // Each step on a fresh gateway process, warmed up a little, so its RSS growth is the open
     // streams' and not heap left over (or given back) from earlier work.
+    // One process admits (open-files limit − reserve) / 2 streams; past that, as many processes as
+    // needed share the port (10 % spare: the kernel spreads connections over them unevenly).
+    const perProcess = bulkheadLimitsFor(openFilesLimit(stack.gateway.pid)).stream.concurrency;
     for (const n of plan.idleSteps) {
       phase = `${n} idle streams`;
-      if (plan.freshGatewayPerIdleStep) await stack.restartGateway();
+      const processes = Math.max(1, Math.ceil((n * 1.1) / perProcess));
+      if (plan.freshGatewayPerIdleStep || processes !== stack.gateway.workers)
+        await stack.restartGateway(processes);
       await closed("gateway", 4, Math.min(500, plan.warmupMs), "sim: reply PONG");
       const warm = await openIdleStreams({
         endpoint: endpointOf("gateway"),
@@ -528,7 +545,7 @@ async function scenarios(
       const gateway = await idleStep("gateway", n);
       results.idle.push({ streams: n, direct, gateway });
     }
-    if (plan.freshGatewayPerIdleStep) await stack.restartGateway();
+    if (plan.freshGatewayPerIdleStep || stack.gateway.workers !== 1) await stack.restartGateway();
   }
 
   // Warm-up: JIT, connection pools, caches (key, affinity) on both paths. Counted for records and

@@ -5,7 +5,7 @@
  * through `taskset` (util-linux), when the machine has more than one core.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
 let ticksPerSecond: number | undefined;
@@ -33,6 +33,45 @@ export function processCpuMicros(pid: number): number {
 export function processRssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** A process and all its descendants (from each thread's `children` file under /proc/<pid>/task). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const task of tasks) {
+      try {
+        const children = readFileSync(`/proc/${out[i]}/task/${task}/children`, "utf8").trim();
+        if (children) out.push(...children.split(" ").map(Number));
+      } catch {
+        // thread gone meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Resident set size of a process and its descendants, in bytes: `serve
+ * --workers` is a primary and its worker processes (and each process's
+ * esbuild helper).
+ */
+export function processTreeRssBytes(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      sum += processRssBytes(p);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return sum;
 }
 
 export interface CoreTimes {

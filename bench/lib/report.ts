@@ -54,7 +54,9 @@ export function markdownReport(r: BenchResults): string {
               .join(", ")})`
           : ""
       }`,
-      `gateway RSS ${g.rssPerOpenStreamKiB} KiB/open stream (${g.rssBaselineMiB} → ${g.rssOpenMiB} MiB)`,
+      `gateway RSS ${g.rssPerOpenStreamKiB} KiB/open stream (${g.rssBaselineMiB} → ${g.rssOpenMiB} MiB${
+        (g.processes ?? 1) > 1 ? `, ${g.processes} processes` : ""
+      })`,
     ]);
   }
   const table = [

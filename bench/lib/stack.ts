@@ -120,7 +120,10 @@ export interface SimulatorProcess {
 
 /** The running gateway; a restart updates this object in place. */
 export interface GatewayProcess {
+  /** The `serve` process (with several workers, their primary). */
   pid: number;
+  /** Gateway processes sharing the port (`serve --workers`). */
+  workers: number;
   baseUrl: string;
   endpoint: Endpoint;
   key: string;
@@ -142,8 +145,11 @@ export interface BenchStack {
   tableWrites(): Promise<Record<string, { inserted: number; updated: number; deleted: number }>>;
   /** SIGTERM to the gateway (it drains and flushes its records); its exit code. */
   stopGateway(): Promise<number | null>;
-  /** A fresh gateway process (same database, new port); `gateway` is updated in place. */
-  restartGateway(): Promise<void>;
+  /**
+   * A fresh gateway (same database, new port), `workers` processes sharing the
+   * port (default 1); `gateway` is updated in place.
+   */
+  restartGateway(workers?: number): Promise<void>;
   gatewayOutput(): string;
   close(): Promise<void>;
 }
@@ -153,11 +159,18 @@ function endpointOf(baseUrl: string): Endpoint {
   return { host: u.hostname, port: Number(u.port) };
 }
 
-async function waitReady(url: string, child: Child, timeoutMs: number): Promise<void> {
+async function waitReady(url: string, child: Child, workers: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.process.exitCode !== null)
       throw new Error(`gateway exited early (${child.process.exitCode}):\n${child.output.text}`);
+    // With several workers, the primary prints its banner once every one of them listens.
+    if (workers > 1 && !child.output.text.includes("  workers:")) {
+      if (Date.now() > deadline)
+        throw new Error(`gateway workers not ready after ${timeoutMs} ms:\n${child.output.text}`);
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
     try {
       const res = await fetch(url);
       await res.arrayBuffer();
@@ -286,9 +299,15 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
       ...(options.nodeFlags ?? []),
     ];
     let gw: Child | undefined;
-    const gateway: GatewayProcess = { pid: 0, baseUrl: "", endpoint: { host: "127.0.0.1", port: 0 }, key };
-    const startGateway = async () => {
-      options.log("starting the gateway (serve --role all)");
+    const gateway: GatewayProcess = {
+      pid: 0,
+      workers: 1,
+      baseUrl: "",
+      endpoint: { host: "127.0.0.1", port: 0 },
+      key,
+    };
+    const startGateway = async (workers = 1) => {
+      options.log(`starting the gateway (serve --role all${workers > 1 ? ` --workers ${workers}` : ""})`);
       const port = await freePort();
       const child = startChild(
         [
@@ -301,14 +320,16 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
           "all",
           "--port",
           String(port),
+          ...(workers > 1 ? ["--workers", String(workers)] : []),
         ],
         env,
       );
       gw = child;
       gateway.pid = child.pid;
+      gateway.workers = workers;
       gateway.baseUrl = `http://127.0.0.1:${port}`;
       gateway.endpoint = endpointOf(gateway.baseUrl);
-      await waitReady(`${gateway.baseUrl}/readyz`, child, 30_000);
+      await waitReady(`${gateway.baseUrl}/readyz`, child, workers, 30_000);
     };
     const stopGateway = async () => (gw ? stopChild(gw) : null);
     cleanups.push(stopGateway);
@@ -364,10 +385,10 @@ export async function startBenchStack(options: StackOptions): Promise<BenchStack
           );
         }),
       stopGateway,
-      async restartGateway() {
+      async restartGateway(workers = 1) {
         const code = await stopGateway();
         if (code !== 0) throw new Error(`gateway exited ${code} on SIGTERM:\n${gw?.output.text ?? ""}`);
-        await startGateway();
+        await startGateway(workers);
       },
       gatewayOutput: () => gw?.output.text ?? "",
       close: cleanup,
