@@ -24,7 +24,6 @@ export interface IncomingRequest {
   readonly query: string;
   /** Lower-case header names; a repeated header keeps its values joined by ", ". */
   readonly headers: Readonly<Record<string, string>>;
-  readonly remoteAddress: string;
 }
 
 /** The body passed the route's limit: a 413 `body_too_large` for the client. */
@@ -290,7 +289,7 @@ export interface RunningHttpServer {
 
 const METHODS_WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export function readRequest(res: uws.HttpResponse, req: uws.HttpRequest): IncomingRequest {
+export function readRequest(req: uws.HttpRequest): IncomingRequest {
   const headers: Record<string, string> = {};
   req.forEach((k, v) => {
     const prev = headers[k];
@@ -301,13 +300,12 @@ export function readRequest(res: uws.HttpResponse, req: uws.HttpRequest): Incomi
     path: req.getUrl(),
     query: req.getQuery() ?? "",
     headers,
-    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
   };
 }
 
 function dispatch(options: HttpServerOptions, handler: RouteHandler, bodyLimit: number) {
   return (raw: uws.HttpResponse, rawReq: uws.HttpRequest) => {
-    const req = readRequest(raw, rawReq);
+    const req = readRequest(rawReq);
     const res = new ResponseStream(raw);
     if (METHODS_WITH_BODY.has(req.method)) res.collectBody(bodyLimit);
     try {

@@ -54,7 +54,7 @@ export function registerWebsocket(
     sendPingsAutomatically: true,
     compression: 1 /* uWS.SHARED_COMPRESSOR: the Codex client offers permessage-deflate */,
     upgrade: (res, req, context) => {
-      const request = readRequest(res, req);
+      const request = readRequest(req);
       const key = req.getHeader("sec-websocket-key");
       const protocol = req.getHeader("sec-websocket-protocol");
       const extensions = req.getHeader("sec-websocket-extensions");
