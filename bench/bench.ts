@@ -106,6 +106,8 @@ export interface BenchOptions {
   cpuProfileDir?: string;
   /** Warm-up and this scenario only (a profiling run, or a quick check while working on one figure). */
   only?: Scenario;
+  /** Extra Node flags for the gateway process (an experiment, e.g. a GC setting; recorded in the results). */
+  gatewayNodeFlags?: string[];
   log?: (line: string) => void;
 }
 
@@ -194,6 +196,7 @@ export interface BenchResults {
   machine: Record<string, unknown>;
   loadGenerator: string;
   pinning: Pinning;
+  gatewayNodeFlags?: string[];
   shortMax?: { connections: number; direct: HttpSide; gateway: HttpSide };
   fixedRate: Array<{
     rate: number;
@@ -248,6 +251,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     gatewayCore: pinning.gatewayCore,
     simulatorCore: pinning.loadCore,
     ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}),
+    ...(options.gatewayNodeFlags ? { nodeFlags: options.gatewayNodeFlags } : {}),
     log,
   });
   try {
@@ -459,6 +463,7 @@ async function scenarios(
     machine: await machine(stack),
     loadGenerator: LOAD_GENERATOR,
     pinning,
+    ...(options.gatewayNodeFlags ? { gatewayNodeFlags: options.gatewayNodeFlags } : {}),
     fixedRate: [],
     idle: [],
     records: {

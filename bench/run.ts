@@ -10,6 +10,8 @@
  *   npm run bench -- --only rate       warm-up and one scenario (short, rate, long, websocket or idle)
  *   npm run bench -- --no-pin          no core pinning
  *   npm run bench -- --out DIR         where results go (default bench/results)
+ *   npm run bench -- --gateway-node-flags="--max-semi-space-size=8"
+ *                                      extra Node flags for the gateway (an experiment; recorded)
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     "no-pin": { type: "boolean", default: false },
     out: { type: "string" },
+    "gateway-node-flags": { type: "string" },
   },
 });
 
@@ -53,6 +56,7 @@ const results = await runBench({
   log,
   ...(profileDir ? { cpuProfileDir: profileDir } : {}),
   ...(only ? { only } : {}),
+  ...(values["gateway-node-flags"] ? { gatewayNodeFlags: values["gateway-node-flags"].split(/\s+/) } : {}),
 });
 results.command = command;
 const table = markdownReport(results);
