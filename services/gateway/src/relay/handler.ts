@@ -91,8 +91,7 @@ export function recordedHttpHandler(
         deps.limits.maxDecodedBytes,
       );
       record.model = body.model ?? null;
-      const catalog = deps.registry.catalog(pool.row.id);
-      if (body.model !== undefined && catalog.size > 0 && !catalog.has(body.model)) {
+      if (body.model !== undefined && !deps.registry.servesModel(pool.row.id, body.model)) {
         throw new DomainError("model_not_found", {
           param: "model",
           message: `The model \`${body.model}\` is not available in this pool.`,

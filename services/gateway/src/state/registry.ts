@@ -25,6 +25,8 @@ export interface AccountState {
   row: AccountRow;
   windows: Map<string, WindowEntry>;
   models: Map<string, Record<string, unknown>>;
+  /** The model slugs of `models` (null: no catalog reported), built once per reload for routing. */
+  modelSlugs: ReadonlySet<string> | null;
   planType: string | null;
   circuitFailures: number;
   circuitOpenUntil: number;
@@ -118,6 +120,7 @@ export class Registry {
         row,
         windows: new Map(prev?.windows ?? []),
         models: new Map(),
+        modelSlugs: null,
         planType: row.planType,
         circuitFailures: prev?.circuitFailures ?? 0,
         circuitOpenUntil: prev?.circuitOpenUntil ?? 0,
@@ -134,6 +137,7 @@ export class Registry {
         state.windows.set(key, { window: q.window, observedAt: q.observedAt });
     }
     for (const m of snap.models) accounts.get(m.accountId)?.models.set(m.slug, m.info);
+    for (const a of accounts.values()) if (a.models.size > 0) a.modelSlugs = new Set(a.models.keys());
     this.#pools = pools;
     this.#accounts = accounts;
     this.#loaded = true;
@@ -159,7 +163,7 @@ export class Registry {
         id,
         status: a.row.status,
         assigned: true,
-        models: a.models.size > 0 ? new Set(a.models.keys()) : null,
+        models: a.modelSlugs,
         quota: [...a.windows.values()].map((e) => e.window),
         circuitOpenUntil: a.circuitOpenUntil,
         lastUsedAt: a.lastUsedAt,
@@ -179,6 +183,24 @@ export class Registry {
       for (const [slug, info] of a.models) if (!out.has(slug)) out.set(slug, info);
     }
     return out;
+  }
+
+  /**
+   * Whether the pool may serve `model`: some assigned, active account lists
+   * it, or none has reported a catalog yet. The same answer as
+   * `catalog(poolId)` would give, without building it on every request.
+   */
+  servesModel(poolId: string, model: string): boolean {
+    const pool = this.#pools.get(poolId);
+    if (!pool) return true;
+    let anyCatalog = false;
+    for (const id of pool.accountIds) {
+      const a = this.#accounts.get(id);
+      if (a?.row.status !== "active" || a.models.size === 0) continue;
+      if (a.models.has(model)) return true;
+      anyCatalog = true;
+    }
+    return !anyCatalog;
   }
 
   quotaWindows(accountId: string): QuotaWindow[] {
