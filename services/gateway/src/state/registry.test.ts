@@ -87,3 +87,30 @@ describe("Registry.servesModel", () => {
     expect(views.find((v) => v.id === "acct_b")?.models).toBeNull();
   });
 });
+
+describe("Registry quota evidence", () => {
+  const window = (usedPercent: number) => ({
+    limitId: "codex",
+    kind: "primary" as const,
+    usedPercent,
+    windowMinutes: 300,
+    resetAt: 1_000_000,
+  });
+
+  it("routes on the newest figures and keeps its window list while they repeat", async () => {
+    const registry = await registryOf({ accounts: [account("acct_a")], models: [] }, ["acct_a"]);
+    const observe = (usedPercent: number, observedAt: number) =>
+      registry.observeQuota("acct_a", { windows: [window(usedPercent)], source: "headers", observedAt });
+
+    observe(10, 1);
+    const first = registry.views("pool_1")[0]!.quota;
+    expect(first.map((w) => w.usedPercent)).toEqual([10]);
+
+    observe(10, 2);
+    expect(registry.views("pool_1")[0]!.quota).toBe(first);
+
+    observe(100, 3);
+    expect(registry.views("pool_1")[0]!.quota.map((w) => w.usedPercent)).toEqual([100]);
+    await registry.stop();
+  });
+});

@@ -24,6 +24,8 @@ interface WindowEntry {
 export interface AccountState {
   row: AccountRow;
   windows: Map<string, WindowEntry>;
+  /** The windows as routing reads them; rebuilt only after a window changed. */
+  quota: readonly QuotaWindow[] | undefined;
   models: Map<string, Record<string, unknown>>;
   /** The model slugs of `models` (null: no catalog reported), built once per reload for routing. */
   modelSlugs: ReadonlySet<string> | null;
@@ -60,6 +62,27 @@ function quotaFingerprint(o: QuotaObservation): string {
     .sort()
     .join("|")
     .concat(`|${o.planType ?? ""}`);
+}
+
+/**
+ * Records a window reading. Every answer carries the headers, mostly with
+ * the same figures: an unchanged window only gets its new time, so routing
+ * keeps its list of windows.
+ */
+function setWindow(a: AccountState, w: QuotaWindow, observedAt: number): void {
+  const key = windowKey(w);
+  const entry = a.windows.get(key);
+  if (
+    entry &&
+    entry.window.usedPercent === w.usedPercent &&
+    entry.window.resetAt === w.resetAt &&
+    entry.window.windowMinutes === w.windowMinutes
+  ) {
+    entry.observedAt = observedAt;
+    return;
+  }
+  a.windows.set(key, { window: w, observedAt });
+  a.quota = undefined;
 }
 
 export class Registry {
@@ -119,6 +142,7 @@ export class Registry {
       accounts.set(row.id, {
         row,
         windows: new Map(prev?.windows ?? []),
+        quota: undefined,
         models: new Map(),
         modelSlugs: null,
         planType: row.planType,
@@ -133,8 +157,7 @@ export class Registry {
       const key = windowKey(q.window);
       const mine = state.windows.get(key);
       // Newer evidence wins, whichever process saw it.
-      if (!mine || mine.observedAt < q.observedAt)
-        state.windows.set(key, { window: q.window, observedAt: q.observedAt });
+      if (!mine || mine.observedAt < q.observedAt) setWindow(state, q.window, q.observedAt);
     }
     for (const m of snap.models) accounts.get(m.accountId)?.models.set(m.slug, m.info);
     for (const a of accounts.values()) if (a.models.size > 0) a.modelSlugs = new Set(a.models.keys());
@@ -159,12 +182,13 @@ export class Registry {
     for (const id of pool.accountIds) {
       const a = this.#accounts.get(id);
       if (!a) continue;
+      a.quota ??= [...a.windows.values()].map((e) => e.window);
       out.push({
         id,
         status: a.row.status,
         assigned: true,
         models: a.modelSlugs,
-        quota: [...a.windows.values()].map((e) => e.window),
+        quota: a.quota,
         circuitOpenUntil: a.circuitOpenUntil,
         lastUsedAt: a.lastUsedAt,
       });
@@ -223,8 +247,7 @@ export class Registry {
   observeQuota(accountId: string, observation: QuotaObservation): void {
     const a = this.#accounts.get(accountId);
     if (!a) return;
-    for (const w of observation.windows)
-      a.windows.set(windowKey(w), { window: w, observedAt: observation.observedAt });
+    for (const w of observation.windows) setWindow(a, w, observation.observedAt);
     if (observation.planType) a.planType = observation.planType;
     const pending = this.#pendingQuota.get(accountId);
     this.#pendingQuota.set(
