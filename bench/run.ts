@@ -56,7 +56,9 @@ const results = await runBench({
   log,
   ...(profileDir ? { cpuProfileDir: profileDir } : {}),
   ...(only ? { only } : {}),
-  ...(values["gateway-node-flags"] ? { gatewayNodeFlags: values["gateway-node-flags"].split(/\s+/).filter(Boolean) } : {}),
+  ...(values["gateway-node-flags"]
+    ? { gatewayNodeFlags: values["gateway-node-flags"].split(/\s+/).filter(Boolean) }
+    : {}),
 });
 results.command = command;
 const table = markdownReport(results);
