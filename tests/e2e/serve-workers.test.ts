@@ -149,6 +149,10 @@ describe("serve --workers", () => {
     const workers = workerPids(serve.pid);
     expect(workers).toHaveLength(2);
     expect(serve.output()).toContain(`pids ${workers.join(", ")}`);
+    // The workers serve with uWebSockets.js; the supervising process never loads the gateway.
+    const loadsUws = (pid: number) => /uws_linux_[^/]*\.node/.test(readFileSync(`/proc/${pid}/maps`, "utf8"));
+    expect(workers.map(loadsUws)).toEqual([true, true]);
+    expect(loadsUws(serve.pid)).toBe(false);
 
     const release = await holdConnections(serve.port, 40);
     try {

@@ -4,19 +4,13 @@
  * handlers of functions/jobs the way the container and the Lambda runtime do
  * in AWS. It is the only place above services/ and functions/.
  */
-import {
-  createSecretsManagerClient,
-  createSqsQueue,
-  InProcessQueue,
-  loadRootKeys,
-  type RootKeys,
-  SecretBox,
-} from "@codex-pooler/adapters";
+import { createSqsQueue, InProcessQueue, SecretBox } from "@codex-pooler/adapters";
 import type { AppConfig, Role } from "@codex-pooler/config";
 import type { Logger, QueueConsumer, QueueProducer } from "@codex-pooler/core";
-import { type DatabaseHandle, migrate, openDatabase } from "@codex-pooler/db";
+import { type DatabaseHandle, migrate } from "@codex-pooler/db";
 import { type CodexGateway, startCodexGateway } from "@codex-pooler/gateway";
 import { createIngestRequestRecordsHandler, purgeExpiredAffinities } from "@codex-pooler/jobs";
+import { openDatabaseFor, rootKeysFor } from "./resources.ts";
 import { CliError, dbLoggerFrom } from "./runtime.ts";
 
 export interface HostOptions {
@@ -35,31 +29,6 @@ export interface RunningHost {
   readonly queue: (QueueProducer & QueueConsumer) | undefined;
   describe(): string[];
   stop(): Promise<void>;
-}
-
-/** Root keys from env, Secrets Manager or the local key file (see packages/adapters). */
-export async function rootKeysFor(config: Readonly<AppConfig>): Promise<RootKeys> {
-  return loadRootKeys({
-    config,
-    dataDir: config.dataDir,
-    ...(config.rootKeys.secretId
-      ? {
-          secretsManager: createSecretsManagerClient({
-            endpointUrl: config.aws.endpointUrl,
-            region: config.aws.region,
-          }),
-        }
-      : {}),
-  });
-}
-
-export async function openDatabaseFor(config: Readonly<AppConfig>, logger: Logger): Promise<DatabaseHandle> {
-  return openDatabase({
-    url: config.database.url,
-    dataDir: config.dataDir,
-    poolSize: config.database.poolSize,
-    logger: dbLoggerFrom(logger),
-  });
 }
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {

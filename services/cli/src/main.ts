@@ -1,11 +1,25 @@
 import { Command, CommanderError } from "commander";
-import { registerDemo } from "./commands/demo.ts";
-import { registerMigrate } from "./commands/migrate.ts";
-import { registerOperatorCommands } from "./commands/operators.ts";
-import { registerServe } from "./commands/serve.ts";
-import { registerSimulator } from "./commands/simulator.ts";
-import { registerStart } from "./commands/start.ts";
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from "./runtime.ts";
+
+type Register = (program: Command) => void;
+
+/**
+ * The command modules, in help order, each loaded only when needed: a
+ * command loads its own module alone (the control plane for `key create`,
+ * the gateway for `serve`, nothing heavy for the supervising process of
+ * `serve --workers`); help and unknown commands load them all.
+ */
+const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
+  [["migrate"], async () => (await import("./commands/migrate.ts")).registerMigrate],
+  [["serve"], async () => (await import("./commands/serve.ts")).registerServe],
+  [["simulator"], async () => (await import("./commands/simulator.ts")).registerSimulator],
+  [
+    ["pool", "account", "key"],
+    async () => (await import("./commands/operators.ts")).registerOperatorCommands,
+  ],
+  [["demo"], async () => (await import("./commands/demo.ts")).registerDemo],
+  [["start"], async () => (await import("./commands/start.ts")).registerStart],
+];
 
 const program = new Command()
   .name("codex-pooler")
@@ -13,12 +27,9 @@ const program = new Command()
   .showHelpAfterError("(add --help for usage)")
   .exitOverride();
 
-registerMigrate(program);
-registerServe(program);
-registerSimulator(program);
-registerOperatorCommands(program);
-registerDemo(program);
-registerStart(program);
+const named = process.argv[2];
+const only = COMMANDS.find(([names]) => named !== undefined && names.includes(named));
+for (const [, load] of only ? [only] : COMMANDS) (await load())(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,14 +7,14 @@
  * open-files limit — a relayed stream holds two descriptors); they share
  * nothing but Postgres, which is all the gateway needs to be correct across
  * instances (see DESIGN.md: horizontally scalable). Only the first worker
- * runs the scheduler. The primary starts them, prints one banner once all
- * are listening, restarts one that dies, and on SIGTERM/SIGINT stops them
- * all (each drains its streams and flushes its records) before it exits.
+ * runs the scheduler. The primary loads none of the gateway: it starts the
+ * first worker, then the others, prints one banner once all are listening,
+ * restarts one that dies, and on SIGTERM/SIGINT stops them all (each drains
+ * its streams and flushes its records) before it exits.
  */
 import cluster, { type Worker } from "node:cluster";
 import type { AppConfig, Role } from "@codex-pooler/config";
 import type { Logger } from "@codex-pooler/core";
-import { rootKeysFor, startHost } from "./host.ts";
 import { CliError, EXIT_USAGE } from "./runtime.ts";
 
 const INDEX_VARIABLE = "CODEX_POOLER_WORKER_INDEX";
@@ -44,10 +44,6 @@ export function checkWorkers(config: Readonly<AppConfig>, role: Role): void {
 /** The primary: forks the workers and supervises them until a stop signal. */
 export async function runPrimary(config: Readonly<AppConfig>, role: Role, log: Logger): Promise<void> {
   checkWorkers(config, role);
-  // Root keys from the local key file are created on first use: create them here, once,
-  // rather than let the workers race to write different keys.
-  await rootKeysFor(config);
-
   const count = config.http.workers;
   const byIndex = new Map<number, Worker>();
   let stopping = false;
@@ -57,27 +53,31 @@ export async function runPrimary(config: Readonly<AppConfig>, role: Role, log: L
     byIndex.set(index, worker);
     return worker;
   };
-
-  const started = await new Promise<string[]>((resolve, reject) => {
-    let ready = 0;
-    let banner: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const worker = fork(i);
+  /** Forks worker `index` and resolves with its banner once it listens. */
+  const start = (index: number) =>
+    new Promise<string[]>((resolve, reject) => {
+      const worker = fork(index);
       const onExit = (code: number | null, signal: string | null) =>
         reject(
           new CliError(
-            `worker ${i + 1} of ${count} exited while starting (${signal ?? `code ${code}`}); its log is above`,
+            `worker ${index + 1} of ${count} exited while starting (${signal ?? `code ${code}`}); its log is above`,
           ),
         );
       worker.once("exit", onExit);
       worker.on("message", (msg: WorkerMessage) => {
         if (msg?.type !== "ready") return;
         worker.off("exit", onExit);
-        if (i === 0) banner = msg.lines;
-        if (++ready === count) resolve(banner);
+        resolve(msg.lines);
       });
-    }
-  }).catch(async (err: unknown) => {
+    });
+
+  // The first worker starts alone, so what is made on first use (the local root-key file)
+  // is made once and the others find it; they then start together.
+  const started = await (async () => {
+    const banner = await start(0);
+    await Promise.all(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
+    return banner;
+  })().catch(async (err: unknown) => {
     stopping = true;
     await stopAll(byIndex);
     throw err;
@@ -131,6 +131,7 @@ async function stopAll(byIndex: Map<number, Worker>): Promise<void> {
 /** One worker: a whole `serve` process on the shared port; tells the primary when it listens. */
 export async function runWorker(config: Readonly<AppConfig>, role: Role, log: Logger): Promise<void> {
   const index = Number(process.env[INDEX_VARIABLE]);
+  const { startHost } = await import("./host.ts");
   const host = await startHost({
     config,
     role,

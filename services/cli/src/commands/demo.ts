@@ -13,7 +13,8 @@ import { loadConfig } from "@codex-pooler/config";
 import { createKey, createPool, importAccount } from "@codex-pooler/control";
 import { createUpstreamAgent } from "@codex-pooler/upstream";
 import type { Command } from "commander";
-import { rootKeysFor, startHost } from "../host.ts";
+import { startHost } from "../host.ts";
+import { rootKeysFor } from "../resources.ts";
 import { CliError, cliLogger, configOrExit, EXIT_USAGE, printJson } from "../runtime.ts";
 
 export interface DemoInfo {

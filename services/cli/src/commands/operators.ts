@@ -18,7 +18,7 @@ import type { DatabaseHandle } from "@codex-pooler/db";
 import { migrate } from "@codex-pooler/db";
 import { createUpstreamAgent } from "@codex-pooler/upstream";
 import type { Command } from "commander";
-import { openDatabaseFor, rootKeysFor } from "../host.ts";
+import { openDatabaseFor, rootKeysFor } from "../resources.ts";
 import { CliError, cliLogger, configOrExit, dbLoggerFrom, EXIT_USAGE, printJson } from "../runtime.ts";
 
 async function withDatabase<T>(

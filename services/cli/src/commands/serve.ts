@@ -1,6 +1,5 @@
 import { ROLES, type Role } from "@codex-pooler/config";
 import type { Command } from "commander";
-import { startHost } from "../host.ts";
 import { CliError, cliLogger, configOrExit, EXIT_USAGE } from "../runtime.ts";
 import { isServeWorker, runPrimary, runWorker } from "../workers.ts";
 
@@ -40,6 +39,8 @@ export async function runServe(opts: ServeOptions): Promise<void> {
   const log = cliLogger(config, `serve:${role}`, "info");
   if (isServeWorker()) return runWorker(config, role, log);
   if (config.http.workers > 1) return runPrimary(config, role, log);
+  // Loaded here, not at the top: the supervising process of --workers never needs it.
+  const { startHost } = await import("../host.ts");
   const host = await startHost({ config, role, logger: log });
   for (const line of host.describe()) process.stdout.write(`${line}\n`);
 

@@ -1,8 +1,5 @@
-import { migrate } from "@codex-pooler/db";
 import type { Command } from "commander";
-import { openDatabaseFor } from "../host.ts";
 import { cliLogger, configOrExit, dbLoggerFrom } from "../runtime.ts";
-import { runDemo } from "./demo.ts";
 import { runServe } from "./serve.ts";
 
 /**
@@ -22,6 +19,10 @@ export function registerStart(program: Command): void {
       const config = configOrExit();
       if (config.database.url === undefined && config.aws.endpointUrl === undefined) {
         const log = cliLogger(config, "start");
+        const [{ migrate }, { openDatabaseFor }] = await Promise.all([
+          import("@codex-pooler/db"),
+          import("../resources.ts"),
+        ]);
         const handle = await openDatabaseFor(config, log);
         let accounts = 0;
         try {
@@ -37,6 +38,7 @@ export function registerStart(program: Command): void {
         }
         if (accounts === 0) {
           process.stdout.write("No upstream account imported yet: starting the demo (simulated upstream).\n");
+          const { runDemo } = await import("./demo.ts");
           await runDemo(opts.port ? { port: opts.port } : {});
           return;
         }
