@@ -202,6 +202,11 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
       sockets.closeAll(1001, "gateway shutting down");
       await registry.stop();
       await gateway.drain(graceMs);
+      // Closing the connections ends the streams still open a few ticks later, and each
+      // records itself then: wait for that (briefly) before the recorder's last flush.
+      const settled = Date.now() + 1000;
+      while (Object.values(bulkheads).some((b) => b.running > 0) && Date.now() < settled)
+        await new Promise((r) => setTimeout(r, 10));
       await recorder.close();
       await agent.close();
     },
