@@ -6,7 +6,7 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent, type IncomingMessage, request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,30 +52,56 @@ function socketsOn(pid: number, port: number, state: "01" | "0A"): number {
   return n;
 }
 
-/** One streamed turn on a connection of its own; resolves with the status and whether it completed. */
+/** POSTs one streamed turn on a connection of its own; `onResponse` reads the answer. */
+function postTurn(baseUrl: string, key: string, text: string, onResponse: (res: IncomingMessage) => void) {
+  const req = request(
+    `${baseUrl}/backend-api/codex/responses`,
+    {
+      method: "POST",
+      agent: false,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    },
+    onResponse,
+  );
+  req.end(JSON.stringify(userTurn(text)));
+  return req;
+}
+
+/** One streamed turn; resolves with the status and whether it completed. */
 function turn(baseUrl: string, key: string): Promise<{ status: number; completed: boolean }> {
-  const body = JSON.stringify(userTurn("sim: reply PONG"));
   return new Promise((resolve, reject) => {
-    const req = request(
-      `${baseUrl}/backend-api/codex/responses`,
-      {
-        method: "POST",
-        agent: false,
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, completed: text.includes("event: response.completed") }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+    postTurn(baseUrl, key, "sim: reply PONG", (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, completed: text.includes("event: response.completed") }),
+      );
+    }).on("error", reject);
+  });
+}
+
+/**
+ * A streamed turn the simulator leaves open after four events: resolves once
+ * events arrive (the stream is committed); the connection stays open until the
+ * server ends it.
+ */
+function openStalledStream(baseUrl: string, key: string): Promise<{ ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    postTurn(baseUrl, key, "sim: fail stall 4", (res) => {
+      const ended = new Promise<void>((done) => {
+        res.on("close", done);
+        res.on("error", done);
+      });
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+        if (text.includes("event: ")) resolve({ ended });
+      });
+    }).on("error", reject);
   });
 }
 
@@ -123,14 +149,15 @@ describe("serve --workers", () => {
   let stack: Stack;
   let serve: ServeProcess;
   let sent = 0;
-  const succeeded = async () => {
+  const countByStatus = async (status: "succeeded" | "cancelled") => {
     const row = await stack.host.database.db
       .selectFrom("request_records")
       .select((eb) => eb.fn.countAll<string>().as("n"))
-      .where("status", "=", "succeeded")
+      .where("status", "=", status)
       .executeTakeFirstOrThrow();
     return Number(row.n);
   };
+  const succeeded = () => countByStatus("succeeded");
 
   beforeAll(async () => {
     stack = await startStack({ accounts: 2 });
@@ -205,13 +232,65 @@ describe("serve --workers", () => {
     expect(serve.output()).toMatch(/gateway worker exited; starting a new one/);
   });
 
-  it("stops every worker on SIGTERM with each request recorded", async () => {
+  it("refuses a second serve --workers on a port already in use", async () => {
+    const err = await run(
+      process.execPath,
+      [BIN, "serve", "--role", "all", "--workers", "2", "--port", String(serve.port)],
+      {
+        env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...stack.env },
+        timeout: 60_000,
+      },
+    ).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(2);
+    expect((err as { stderr: string }).stderr).toMatch(new RegExp(`port ${serve.port} is in use`));
+    expect(workerPids(serve.pid)).toHaveLength(2);
+  });
+
+  it("stops every worker on SIGTERM with each request recorded, streams still open included", async () => {
     const workers = workerPids(serve.pid);
+    const open = await Promise.all([1, 2].map(() => openStalledStream(serve.baseUrl, stack.key)));
     expect(await serve.stop()).toBe(0);
+    await Promise.all(open.map((o) => o.ended));
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
     expect(await succeeded()).toBe(sent);
+    expect(await countByStatus("cancelled")).toBe(2);
   });
 });
+
+it("workers whose supervising process was killed drain, record their streams and exit", async () => {
+  const stack = await startStack({ accounts: 1 });
+  const serve = await startServeProcess(stack.env, ["--workers", "2"]);
+  try {
+    await waitFor("the workers line", () =>
+      /workers: +2 processes/.test(serve.output()) ? true : undefined,
+    );
+    const workers = workerPids(serve.pid);
+    const open = await openStalledStream(serve.baseUrl, stack.key);
+    process.kill(serve.pid, "SIGKILL");
+    await open.ended;
+    await waitFor("both workers to exit", () =>
+      workers.every((pid) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      })
+        ? true
+        : undefined,
+    );
+    const row = await stack.host.database.db
+      .selectFrom("request_records")
+      .select(["status", "error_code"])
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe("cancelled");
+    expect(serve.output()).toMatch(/supervising process is gone; draining and exiting/);
+  } finally {
+    await serve.stop();
+    await stack.close();
+  }
+}, 60_000);
 
 it("refuses --workers on the embedded database with one clear line", async () => {
   const err = await run(process.execPath, [BIN, "serve", "--workers", "2"], {

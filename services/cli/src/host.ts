@@ -21,6 +21,8 @@ export interface HostOptions {
   port?: number;
   /** Run the scheduler role when the role includes it (default true; only the first of several worker processes does). */
   scheduler?: boolean;
+  /** Other worker processes listen on the same port on purpose (`serve --workers`). */
+  sharedPort?: boolean;
 }
 
 export interface RunningHost {
@@ -62,6 +64,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         producer: queue,
         sealer,
         ...(options.port !== undefined ? { port: options.port } : {}),
+        ...(options.sharedPort ? { sharedPort: true } : {}),
       });
       const g = gateway;
       stops.push(() => g.stop(2000));

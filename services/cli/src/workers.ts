@@ -7,25 +7,35 @@
  * open-files limit — a relayed stream holds two descriptors); they share
  * nothing but Postgres, which is all the gateway needs to be correct across
  * instances (see DESIGN.md: horizontally scalable). Only the first worker
- * runs the scheduler. The primary loads none of the gateway: it starts the
- * first worker, then the others, prints one banner once all are listening,
- * restarts one that dies, and on SIGTERM/SIGINT stops them all (each drains
- * its streams and flushes its records) before it exits.
+ * runs the scheduler.
+ *
+ * The primary loads none of the gateway. It refuses a port another process
+ * already listens on, starts the first worker, then the others, prints one
+ * banner once all are listening, restarts one that dies (with a growing
+ * delay while they keep dying), and on SIGTERM/SIGINT stops them all (each
+ * drains its streams and flushes its records) before it exits; a second
+ * signal stops them at once. Workers are plain child processes (not
+ * node:cluster, whose workers exit without draining when the primary
+ * dies): a worker whose primary is gone drains and exits by itself.
  */
-import cluster, { type Worker } from "node:cluster";
+import { type ChildProcess, fork } from "node:child_process";
+import { createServer } from "node:net";
 import type { AppConfig, Role } from "@codex-pooler/config";
 import type { Logger } from "@codex-pooler/core";
-import { CliError, EXIT_USAGE } from "./runtime.ts";
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from "./runtime.ts";
 
 const INDEX_VARIABLE = "CODEX_POOLER_WORKER_INDEX";
 /** Longer than a worker's own drain (gateway 2 s, in-process queue up to 30 s). */
 const STOP_GRACE_MS = 40_000;
-const RESTART_DELAY_MS = 1_000;
+/** Restart delays double while workers keep dying, from 1 s up to 60 s. */
+const RESTART_DELAY_MS = { first: 1_000, max: 60_000 };
+/** A worker that stayed up this long resets the restart delay. */
+const HEALTHY_AFTER_MS = 60_000;
 
 type WorkerMessage = { type: "ready"; lines: string[] };
 
 export function isServeWorker(): boolean {
-  return cluster.isWorker && process.env[INDEX_VARIABLE] !== undefined;
+  return process.send !== undefined && process.env[INDEX_VARIABLE] !== undefined;
 }
 
 /** Refuses what several processes cannot share. */
@@ -41,91 +51,156 @@ export function checkWorkers(config: Readonly<AppConfig>, role: Role): void {
   }
 }
 
-/** The primary: forks the workers and supervises them until a stop signal. */
+/**
+ * The workers bind with SO_REUSEPORT, so a second `serve --workers` on the
+ * same port would silently share it (and the traffic). An exclusive bind
+ * first fails while anything listens there.
+ */
+function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+interface Slot {
+  index: number;
+  child: ChildProcess | undefined;
+  startedAt: number;
+  /** Consecutive early deaths, for the restart delay. */
+  failures: number;
+}
+
+/** The primary: starts the workers and supervises them until a stop signal. */
 export async function runPrimary(config: Readonly<AppConfig>, role: Role, log: Logger): Promise<void> {
   checkWorkers(config, role);
-  const count = config.http.workers;
-  const byIndex = new Map<number, Worker>();
-  let stopping = false;
+  const { host, port, workers: count } = config.http;
+  if (!(await portIsFree(host, port))) {
+    throw new CliError(`port ${port} is in use: another process listens on ${host}:${port}`, EXIT_USAGE);
+  }
 
-  const fork = (index: number): Worker => {
-    const worker = cluster.fork({ [INDEX_VARIABLE]: String(index) });
-    byIndex.set(index, worker);
-    return worker;
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({
+    index,
+    child: undefined,
+    startedAt: 0,
+    failures: 0,
+  }));
+  let phase: "starting" | "running" | "stopping" = "starting";
+  let failStart: ((err: Error) => void) | undefined;
+  let forcedKill = false;
+
+  const stop = async (signal: string) => {
+    if (phase === "stopping") {
+      // A second signal: no more waiting.
+      forcedKill = true;
+      for (const s of slots) s.child?.kill("SIGKILL");
+      return;
+    }
+    phase = "stopping";
+    log.info({ signal }, "stopping the gateway workers");
+    forcedKill = (await stopAll(slots)) || forcedKill;
+    process.exit(forcedKill ? EXIT_FAILURE : 0);
   };
-  /** Forks worker `index` and resolves with its banner once it listens. */
-  const start = (index: number) =>
-    new Promise<string[]>((resolve, reject) => {
-      const worker = fork(index);
-      const onExit = (code: number | null, signal: string | null) =>
-        reject(
+  // From the first fork on: a signal while starting stops what has started.
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  const spawn = (slot: Slot): ChildProcess => {
+    const child = fork(process.argv[1]!, process.argv.slice(2), {
+      env: { ...process.env, [INDEX_VARIABLE]: String(slot.index) },
+    });
+    slot.child = child;
+    slot.startedAt = Date.now();
+    child.once("exit", (code, signal) => {
+      slot.child = undefined;
+      if (phase === "stopping") return;
+      if (phase === "starting") {
+        failStart?.(
           new CliError(
-            `worker ${index + 1} of ${count} exited while starting (${signal ?? `code ${code}`}); its log is above`,
+            `worker ${slot.index + 1} of ${count} exited while starting (${signal ?? `code ${code}`}); its log is above`,
           ),
         );
-      worker.once("exit", onExit);
-      worker.on("message", (msg: WorkerMessage) => {
-        if (msg?.type !== "ready") return;
-        worker.off("exit", onExit);
-        resolve(msg.lines);
+        return;
+      }
+      slot.failures = Date.now() - slot.startedAt >= HEALTHY_AFTER_MS ? 1 : slot.failures + 1;
+      const delay = Math.min(RESTART_DELAY_MS.max, RESTART_DELAY_MS.first * 2 ** (slot.failures - 1));
+      log.error(
+        { worker: slot.index + 1, code, signal, restartInMs: delay },
+        "gateway worker exited; starting a new one",
+      );
+      setTimeout(() => {
+        if (phase !== "running") return;
+        const next = spawn(slot);
+        next.on("message", (msg: WorkerMessage) => {
+          if (msg?.type === "ready")
+            log.info({ worker: slot.index + 1, pid: next.pid }, "gateway worker replaced");
+        });
+      }, delay);
+    });
+    return child;
+  };
+
+  /** Starts the worker of `slot` and resolves with its banner once it listens. */
+  const start = (slot: Slot) =>
+    new Promise<string[]>((resolve) => {
+      spawn(slot).on("message", (msg: WorkerMessage) => {
+        if (msg?.type === "ready") resolve(msg.lines);
       });
     });
 
-  // The first worker starts alone, so what is made on first use (the local root-key file)
-  // is made once and the others find it; they then start together.
-  const started = await (async () => {
-    const banner = await start(0);
-    await Promise.all(Array.from({ length: count - 1 }, (_, i) => start(i + 1)));
-    return banner;
-  })().catch(async (err: unknown) => {
-    stopping = true;
-    await stopAll(byIndex);
+  let banner: string[];
+  try {
+    banner = await new Promise<string[]>((resolve, reject) => {
+      failStart = reject;
+      // The first worker starts alone, so what is made on first use (the local root-key
+      // file) is made once and the others find it; they then start together.
+      (async () => {
+        const lines = await start(slots[0]!);
+        await Promise.all(slots.slice(1).map(start));
+        resolve(lines);
+      })();
+    });
+  } catch (err) {
+    phase = "stopping";
+    await stopAll(slots);
     throw err;
-  });
+  }
+  // A stop signal may have arrived while the last worker was starting.
+  if (phase !== "starting") return;
+  phase = "running";
+  failStart = undefined;
 
-  const pids = [...byIndex.values()].map((w) => w.process.pid).join(", ");
-  for (const line of started) process.stdout.write(`${line}\n`);
-  process.stdout.write(
-    `  workers:       ${count} processes sharing port ${config.http.port} (pids ${pids})\n`,
-  );
-
-  cluster.on("exit", (worker, code, signal) => {
-    if (stopping) return;
-    const index = [...byIndex].find(([, w]) => w === worker)?.[0];
-    if (index === undefined) return;
-    log.error({ worker: index + 1, code, signal }, "gateway worker exited; starting a new one");
-    setTimeout(() => {
-      if (!stopping) fork(index);
-    }, RESTART_DELAY_MS);
-  });
-
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "stopping the gateway workers");
-    await stopAll(byIndex);
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  const pids = slots.map((s) => s.child?.pid).join(", ");
+  for (const line of banner) process.stdout.write(`${line}\n`);
+  process.stdout.write(`  workers:       ${count} processes sharing port ${port} (pids ${pids})\n`);
 }
 
-/** SIGTERM to every live worker; SIGKILL to one still running after the grace period. */
-async function stopAll(byIndex: Map<number, Worker>): Promise<void> {
+/**
+ * SIGTERM to every live worker; SIGKILL to one still running after the grace
+ * period. True when one had to be killed (its open work is lost).
+ */
+async function stopAll(slots: Slot[]): Promise<boolean> {
+  let killed = false;
   await Promise.all(
-    [...byIndex.values()].map(
-      (worker) =>
+    slots.map(
+      (slot) =>
         new Promise<void>((resolve) => {
-          if (worker.isDead()) return resolve();
-          const kill = setTimeout(() => worker.process.kill("SIGKILL"), STOP_GRACE_MS);
-          worker.once("exit", () => {
+          const child = slot.child;
+          if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+          const kill = setTimeout(() => {
+            killed = true;
+            child.kill("SIGKILL");
+          }, STOP_GRACE_MS);
+          child.once("exit", () => {
             clearTimeout(kill);
             resolve();
           });
-          worker.process.kill("SIGTERM");
+          child.kill("SIGTERM");
         }),
     ),
   );
+  return killed;
 }
 
 /** One worker: a whole `serve` process on the shared port; tells the primary when it listens. */
@@ -137,6 +212,7 @@ export async function runWorker(config: Readonly<AppConfig>, role: Role, log: Lo
     role,
     logger: log.child({ worker: index + 1 }),
     scheduler: index === 0,
+    sharedPort: true,
   });
   process.send?.({ type: "ready", lines: host.describe() } satisfies WorkerMessage);
 
@@ -150,6 +226,9 @@ export async function runWorker(config: Readonly<AppConfig>, role: Role, log: Lo
   process.on("SIGTERM", () => void stop());
   // Ctrl-C reaches the whole process group: the primary stops the workers with SIGTERM.
   process.on("SIGINT", () => {});
-  // The primary died without stopping us: do not serve on unsupervised.
-  process.on("disconnect", () => void stop());
+  // The primary died without stopping us: drain and exit rather than serve on unsupervised.
+  process.on("disconnect", () => {
+    log.warn({ worker: index + 1 }, "the supervising process is gone; draining and exiting");
+    void stop();
+  });
 }

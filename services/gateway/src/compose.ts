@@ -41,6 +41,8 @@ export interface ComposeOptions {
   port?: number;
   host?: string;
   registryIntervalMs?: number;
+  /** Other processes listen on this port on purpose (`serve --workers`): bind with SO_REUSEPORT. */
+  sharedPort?: boolean;
 }
 
 export interface CodexGateway extends RunningGateway {
@@ -173,7 +175,7 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     routes,
     websockets,
     defaultBodyLimit: 1024 * 1024,
-    sharedPort: config.http.workers > 1,
+    sharedPort: options.sharedPort === true,
   });
 
   // Revoked or paused keys lose their open websockets within the key cache TTL plus one sweep.
