@@ -193,6 +193,8 @@ export interface BenchResults {
   date: string;
   plan: BenchPlan;
   command: string;
+  /** Filled in by run.ts: the commit measured. */
+  source?: { commit: string; uncommittedChanges: boolean };
   machine: Record<string, unknown>;
   loadGenerator: string;
   pinning: Pinning;

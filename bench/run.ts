@@ -50,17 +50,17 @@ if (only && !SCENARIOS.includes(only)) {
 const profileDir = values.profile ? join(root, ".data", "bench", `profile-${Date.now()}`) : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 
+const nodeFlags = (values["gateway-node-flags"] ?? "").split(/\s+/).filter(Boolean);
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
 const results = await runBench({
   plan,
   log,
   ...(profileDir ? { cpuProfileDir: profileDir } : {}),
   ...(only ? { only } : {}),
-  ...(values["gateway-node-flags"]
-    ? { gatewayNodeFlags: values["gateway-node-flags"].split(/\s+/).filter(Boolean) }
-    : {}),
+  ...(nodeFlags.length > 0 ? { gatewayNodeFlags: nodeFlags } : {}),
 });
 results.command = command;
+results.source = sourceRevision();
 const table = markdownReport(results);
 
 mkdirSync(outDir, { recursive: true });
@@ -87,3 +87,12 @@ if (profileDir) {
   process.stdout.write(`\n${summary}\nprofile: ${join(profileDir, profile)}\n`);
 }
 process.stdout.write(`\nresults: ${jsonFile}\n`);
+
+/** The commit measured, and whether the working tree differed from it (figures of uncommitted code). */
+function sourceRevision(): { commit: string; uncommittedChanges: boolean } {
+  const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8" });
+  const head = git(["rev-parse", "HEAD"]);
+  if (head.status !== 0) return { commit: "unknown", uncommittedChanges: false };
+  const status = git(["status", "--porcelain", "--untracked-files=no"]);
+  return { commit: head.stdout.trim(), uncommittedChanges: status.stdout.trim() !== "" };
+}
