@@ -65,7 +65,11 @@ interface WindowOut {
  * pool's active accounts. used_percent is the mean over accounts (an
  * exhausted account counts 100 %); reset is the earliest future reset.
  */
-function foldWindows(windows: QuotaWindow[][], kind: "primary" | "secondary", now: number): WindowOut | null {
+function foldWindows(
+  windows: ReadonlyArray<readonly QuotaWindow[]>,
+  kind: "primary" | "secondary",
+  now: number,
+): WindowOut | null {
   const picked = windows
     .map((ws) => ws.find((w) => w.limitId === PRIMARY_LIMIT_ID && w.kind === kind))
     .filter((w): w is QuotaWindow => w !== undefined && (w.resetAt === null || w.resetAt > now));

@@ -85,6 +85,12 @@ function setWindow(a: AccountState, w: QuotaWindow, observedAt: number): void {
   a.quota = undefined;
 }
 
+/** The account's windows as routing and the usage routes read them, built once per change. */
+function windowsOf(a: AccountState): readonly QuotaWindow[] {
+  a.quota ??= [...a.windows.values()].map((e) => e.window);
+  return a.quota;
+}
+
 export class Registry {
   #pools = new Map<string, PoolState>();
   #accounts = new Map<string, AccountState>();
@@ -182,13 +188,12 @@ export class Registry {
     for (const id of pool.accountIds) {
       const a = this.#accounts.get(id);
       if (!a) continue;
-      a.quota ??= [...a.windows.values()].map((e) => e.window);
       out.push({
         id,
         status: a.row.status,
         assigned: true,
         models: a.modelSlugs,
-        quota: a.quota,
+        quota: windowsOf(a),
         circuitOpenUntil: a.circuitOpenUntil,
         lastUsedAt: a.lastUsedAt,
       });
@@ -227,8 +232,9 @@ export class Registry {
     return !anyCatalog;
   }
 
-  quotaWindows(accountId: string): QuotaWindow[] {
-    return [...(this.#accounts.get(accountId)?.windows.values() ?? [])].map((e) => e.window);
+  quotaWindows(accountId: string): readonly QuotaWindow[] {
+    const a = this.#accounts.get(accountId);
+    return a ? windowsOf(a) : [];
   }
 
   markUsed(accountId: string): void {
