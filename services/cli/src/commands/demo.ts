@@ -60,7 +60,10 @@ env_key = "${envVar}"
     key,
     envVar,
     codexConfig,
-    codexCommand: `CODEX_HOME=${codexHomeDir} ${envVar}=${key} npx @openai/codex exec --skip-git-repo-check "sim: reply PONG" < /dev/null`,
+    // `npx @openai/codex` alone can fail inside this repository with "could not determine executable to
+    // run": npm may pick the installed platform package (an alias whose package name is also
+    // @openai/codex, without a bin). Naming the bin with --package avoids that choice.
+    codexCommand: `CODEX_HOME=${codexHomeDir} ${envVar}=${key} npx --package=@openai/codex codex exec --skip-git-repo-check "sim: reply PONG" < /dev/null`,
     curl: `curl -sN ${codexBaseUrl}/responses -H 'authorization: Bearer ${key}' -H 'content-type: application/json' -d '${body}'`,
   };
 }
