@@ -95,7 +95,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       poolNameOrId: pool.id,
       authJsonText: readFileSync(file, "utf8"),
       sealer,
-      upstream: { baseUrl: config.upstream.baseUrl, dispatcher: agent },
+      upstream: { baseUrl: config.upstream.baseUrl, agent },
     });
     accountIds.set(imported.id, account.id);
   }

@@ -17,7 +17,7 @@ import {
   type RoutingStrategy,
 } from "@codex-pooler/core";
 import { createGatewayRepository, DatabaseError, type Db, type Tx, withTransaction } from "@codex-pooler/db";
-import { type Dispatcher, readClaims, sendUpstream } from "@codex-pooler/upstream";
+import { readClaims, sendUpstream, type UpstreamAgent } from "@codex-pooler/upstream";
 import { sql } from "kysely";
 import { z } from "zod";
 
@@ -217,7 +217,7 @@ export interface ImportOptions {
   sealer: Sealer;
   label?: string;
   /** Where to fetch the account's model catalog and usage (best effort). */
-  upstream?: { baseUrl: string; dispatcher: Dispatcher };
+  upstream?: { baseUrl: string; agent: UpstreamAgent };
   /**
    * Overwrite the tokens of an account the pool has already refreshed. Without
    * it such an import is refused: the file's refresh token was spent by that
@@ -407,7 +407,7 @@ interface Probe {
 
 /** Reads the account's model catalog and usage from the upstream; failures leave them unknown. */
 async function probeAccount(
-  upstream: { baseUrl: string; dispatcher: Dispatcher },
+  upstream: { baseUrl: string; agent: UpstreamAgent },
   accessToken: string,
   chatgptAccountId: string,
 ): Promise<Probe> {
@@ -426,7 +426,7 @@ async function probeAccount(
       method: "GET",
       headers,
       signal: AbortSignal.timeout(5000),
-      dispatcher: upstream.dispatcher,
+      agent: upstream.agent,
     });
     const text = await res.body.text();
     return { status: res.status, headers: res.headers, text };

@@ -34,7 +34,7 @@ afterAll(async () => {
 
 describe("sendUpstream", () => {
   it("returns status, flattened lower-case headers and the whole body", async () => {
-    const res = await sendUpstream({ baseUrl, path: "/ok", method: "GET", headers: {}, dispatcher: agent });
+    const res = await sendUpstream({ baseUrl, path: "/ok", method: "GET", headers: {}, agent });
     expect(res.status).toBe(200);
     expect(res.headers["x-codex-a"]).toBe("1, 2");
     expect(JSON.parse(await res.body.text())).toEqual({ ok: true });
@@ -46,7 +46,7 @@ describe("sendUpstream", () => {
       path: "/broken",
       method: "GET",
       headers: {},
-      dispatcher: agent,
+      agent,
     });
     // Read late: the chunk and the break have both arrived by now.
     await new Promise((r) => setTimeout(r, 100));
@@ -68,7 +68,7 @@ describe("sendUpstream", () => {
         path: "/ok",
         method: "GET",
         headers: {},
-        dispatcher: agent,
+        agent,
         signal: early.signal,
       }),
     ).rejects.toThrow();
@@ -79,7 +79,7 @@ describe("sendUpstream", () => {
       path: "/slow",
       method: "GET",
       headers: {},
-      dispatcher: agent,
+      agent,
       signal: late.signal,
     });
     const reading = (async () => {

@@ -1,15 +1,22 @@
 /**
- * HTTP calls to the Codex backend through one keep-alive undici Agent.
+ * HTTP calls to the Codex backend.
  *
- * The hot path uses undici's low-level `dispatch` with a small handler rather
- * than `request()`: `request()` wraps every body in a Node Readable and its
- * async iterator, which cost about 80 µs of CPU per short streamed answer in
- * our measurement (bench/README: "upstream client"), roughly half of the
- * client side. `UpstreamBody` is the minimum the relays need: chunks in
- * order, backpressure (pause above a high-water mark), `destroy()` and a
- * capped `text()`.
+ * `sendUpstream` (the relay's hot path) goes through our HTTP/1.1 client
+ * (`http1.ts`, where the reason is given); the calls off that path (token
+ * refresh, probes) use undici through `UpstreamAgent.dispatcher`.
+ * `UpstreamBody` is the minimum the relays need: chunks in order,
+ * backpressure (pause above a high-water mark), `destroy()` and a capped
+ * `text()`.
  */
 import { Agent, type Dispatcher } from "undici";
+import {
+  type ExchangeControl,
+  type ExchangeHandler,
+  Http1Pool,
+  type Origin,
+  parseOrigin,
+  requestHead,
+} from "./http1.ts";
 
 export type { Dispatcher };
 
@@ -34,15 +41,48 @@ export const DEFAULT_TIMEOUTS: UpstreamTimeouts = {
   bodyIdleMs: 300_000,
 };
 
-export function createUpstreamAgent(timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS): Agent {
-  return new Agent({
-    connect: { timeout: timeouts.connectMs },
-    headersTimeout: timeouts.headersMs,
-    bodyTimeout: timeouts.bodyIdleMs,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    pipelining: 1,
-  });
+const KEEP_ALIVE_MS = 30_000;
+
+/** Keep-alive connections to the upstream: ours for `sendUpstream`, undici's for everything else. */
+export class UpstreamAgent {
+  /** @internal */
+  readonly pool: Http1Pool;
+  readonly #timeouts: UpstreamTimeouts;
+  #undici: Agent | undefined;
+
+  constructor(timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS) {
+    this.#timeouts = timeouts;
+    this.pool = new Http1Pool({ ...timeouts, keepAliveMs: KEEP_ALIVE_MS });
+  }
+
+  /** An undici dispatcher with the same timeouts, for calls off the hot path (token refresh, probes). */
+  get dispatcher(): Dispatcher {
+    this.#undici ??= new Agent({
+      connect: { timeout: this.#timeouts.connectMs },
+      headersTimeout: this.#timeouts.headersMs,
+      bodyTimeout: this.#timeouts.bodyIdleMs,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: 600_000,
+      pipelining: 1,
+    });
+    return this.#undici;
+  }
+
+  /** Idle connections close now, busy ones when their answer ends. */
+  async close(): Promise<void> {
+    this.pool.close();
+    await this.#undici?.close();
+  }
+
+  /** Every connection closes now. */
+  async destroy(): Promise<void> {
+    this.pool.destroy();
+    await this.#undici?.destroy();
+  }
+}
+
+export function createUpstreamAgent(timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS): UpstreamAgent {
+  return new UpstreamAgent(timeouts);
 }
 
 /** Header values as undici parses them, flattened in place: lower-case names, repeats joined by ", ". */
@@ -64,18 +104,11 @@ export interface UpstreamRequest {
   headers: Record<string, string>;
   body?: string | Buffer;
   signal?: AbortSignal;
-  dispatcher: Dispatcher;
+  agent: UpstreamAgent;
 }
 
 /** Buffered bytes above which the upstream socket is paused until the relay catches up. */
 const HIGH_WATER = 256 * 1024;
-
-interface DispatchController {
-  pause(): void;
-  resume(): void;
-  abort(reason: Error): void;
-  readonly aborted: boolean;
-}
 
 type Next = IteratorResult<Buffer, undefined>;
 const DONE: Next = { value: undefined, done: true };
@@ -87,12 +120,12 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   #ended = false;
   #error: Error | undefined;
   #waiter: { resolve: (r: Next) => void; reject: (e: Error) => void } | undefined;
-  #controller: DispatchController | undefined;
+  #controller: ExchangeControl | undefined;
   #paused = false;
   #onFinish: (() => void) | undefined;
 
   /** @internal */
-  constructor(controller: DispatchController | undefined, onFinish?: () => void) {
+  constructor(controller: ExchangeControl | undefined, onFinish?: () => void) {
     this.#controller = controller;
     this.#onFinish = onFinish;
   }
@@ -156,7 +189,7 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     if (this.finished) return;
     const err = abortError("upstream body destroyed");
     this.fail(err);
-    this.#controller?.abort(err);
+    this.#controller?.abort();
   }
 
   next(): Promise<Next> {
@@ -210,40 +243,45 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
       reject(abortReason(signal));
       return;
     }
-    const { origin, basePath } = originOf(req.baseUrl);
-    req.dispatcher.dispatch(
-      {
-        origin,
-        path: `${basePath}${req.path}`,
-        method: req.method,
-        headers: req.headers,
-        ...(req.body !== undefined ? { body: req.body } : {}),
-      },
-      new UpstreamCall(signal, resolve, reject) as unknown as Dispatcher.DispatchHandler,
-    );
+    const call = new UpstreamCall(signal, resolve, reject);
+    try {
+      const { origin, basePath } = targetOf(req.baseUrl);
+      const body = req.body;
+      const length =
+        body === undefined
+          ? req.method === "POST"
+            ? 0
+            : undefined
+          : typeof body === "string"
+            ? Buffer.byteLength(body)
+            : body.byteLength;
+      const head = requestHead(req.method, `${basePath}${req.path}`, origin, req.headers, length);
+      call.started(req.agent.pool.exchange(origin, head, body, call));
+    } catch (err) {
+      call.onError(err instanceof Error ? err : new Error(String(err)));
+    }
   });
 }
 
 /**
- * The dispatch handler of one request. A class rather than closures so that
- * an open stream keeps only these fields alive — not the request's headers
+ * The handler of one exchange. A class rather than closures so that an
+ * open stream keeps only these fields alive — not the request's headers
  * (the account's bearer token) or body.
  */
-class UpstreamCall {
+class UpstreamCall implements ExchangeHandler {
   #signal: AbortSignal | undefined;
   #resolve: ((r: UpstreamResponse) => void) | undefined;
   #reject: ((e: Error) => void) | undefined;
-  #controller: DispatchController | undefined;
+  #control: ExchangeControl | undefined;
   #body: UpstreamBody | undefined;
   #onAbort = (): void => {
-    // An answer under way: destroying its body aborts the request too.
+    // An answer under way: destroying its body aborts the exchange too.
     if (this.#body) {
       this.#body.destroy();
       return;
     }
-    const reason = abortReason(this.#signal);
-    this.#settle(undefined, reason);
-    this.#controller?.abort(reason);
+    this.#settle(undefined, abortReason(this.#signal));
+    this.#control?.abort();
   };
 
   constructor(
@@ -255,6 +293,10 @@ class UpstreamCall {
     this.#resolve = resolve;
     this.#reject = reject;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  started(control: ExchangeControl): void {
+    this.#control = control;
   }
 
   #detach = (): void => {
@@ -271,34 +313,22 @@ class UpstreamCall {
     else if (err) reject?.(err);
   }
 
-  onRequestStart(c: DispatchController): void {
-    this.#controller = c;
-    if (this.#signal?.aborted) c.abort(abortReason(this.#signal));
+  onHead(status: number, headers: Record<string, string>): void {
+    if (this.#body || !this.#resolve) return;
+    this.#body = new UpstreamBody(this.#control, this.#detach);
+    this.#settle({ status, headers, body: this.#body });
   }
 
-  onResponseStart(
-    c: DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
-    // 1xx informational answers come before the real one.
-    if (statusCode < 200 || this.#body || !this.#resolve) return;
-    // undici keeps the raw header buffers on its controller for the whole request; they are parsed already.
-    (c as { rawHeaders?: unknown }).rawHeaders = null;
-    this.#body = new UpstreamBody(c, this.#detach);
-    this.#settle({ status: statusCode, headers: flattenHeaders(headers), body: this.#body });
-  }
-
-  onResponseData(_c: DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     this.#body?.push(chunk);
   }
 
-  onResponseEnd(): void {
+  onEnd(): void {
     if (this.#body) this.#body.end();
     else this.#detach();
   }
 
-  onResponseError(_c: DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.#body) this.#body.fail(err);
     else {
       this.#detach();
@@ -307,13 +337,13 @@ class UpstreamCall {
   }
 }
 
-let lastBase: { baseUrl: string; origin: string; basePath: string } | undefined;
+let lastBase: { baseUrl: string; origin: Origin; basePath: string } | undefined;
 
 /** Origin and path prefix of a base URL (the last one is kept: a process talks to one upstream). */
-function originOf(baseUrl: string): { origin: string; basePath: string } {
+function targetOf(baseUrl: string): { origin: Origin; basePath: string } {
   if (lastBase?.baseUrl === baseUrl) return lastBase;
   const url = new URL(baseUrl);
-  lastBase = { baseUrl, origin: url.origin, basePath: url.pathname.replace(/\/$/, "") };
+  lastBase = { baseUrl, origin: parseOrigin(url), basePath: url.pathname.replace(/\/$/, "") };
   return lastBase;
 }
 

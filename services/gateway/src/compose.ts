@@ -85,7 +85,12 @@ export async function startCodexGateway(options: ComposeOptions): Promise<CodexG
     registry,
     options.sealer,
     (refreshToken, reason) =>
-      refreshTokens({ authBaseUrl: config.upstream.authBaseUrl, refreshToken, reason, dispatcher: agent }),
+      refreshTokens({
+        authBaseUrl: config.upstream.authBaseUrl,
+        refreshToken,
+        reason,
+        dispatcher: agent.dispatcher,
+      }),
     clock,
     logger,
   );

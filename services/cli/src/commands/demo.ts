@@ -116,7 +116,7 @@ export async function runDemo(opts: { port?: string; json?: boolean }): Promise<
       authJsonText: readFileSync(join(dataDir, "auth", account.id, "auth.json"), "utf8"),
       sealer,
       label: `simulated ${account.id}`,
-      upstream: { baseUrl: config.upstream.baseUrl, dispatcher: agent },
+      upstream: { baseUrl: config.upstream.baseUrl, agent },
     });
   }
   await agent.close();

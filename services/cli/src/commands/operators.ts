@@ -176,7 +176,7 @@ export function registerOperatorCommands(program: Command): void {
               sealer: new SecretBox({ keys: [keys.upstream] }),
               ...(opts.replace ? { replace: true } : {}),
               ...(opts.label ? { label: opts.label } : {}),
-              ...(agent ? { upstream: { baseUrl: config.upstream.baseUrl, dispatcher: agent } } : {}),
+              ...(agent ? { upstream: { baseUrl: config.upstream.baseUrl, agent } } : {}),
             }),
           );
           if (opts.json) printJson(imported);

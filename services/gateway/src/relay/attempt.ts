@@ -6,10 +6,10 @@
 import { type Clock, exhaustionWindows, type Logger, parseQuotaHeaders } from "@codex-pooler/core";
 import {
   classifyHttpFailure,
-  type Dispatcher,
   type Failure,
   readCapped,
   sendUpstream,
+  type UpstreamAgent,
   type UpstreamResponse,
   upstreamRequestHeaders,
 } from "@codex-pooler/upstream";
@@ -18,7 +18,7 @@ import { AccountUnavailableError, type TokenVault } from "../state/tokens.ts";
 
 export interface UpstreamTarget {
   baseUrl: string;
-  agent: Dispatcher;
+  agent: UpstreamAgent;
 }
 
 export interface AttemptDeps {
@@ -151,7 +151,7 @@ async function httpAttemptOnce(
       headers,
       ...(request.body !== undefined ? { body: request.body } : {}),
       signal: request.signal,
-      dispatcher: deps.upstream.agent,
+      agent: deps.upstream.agent,
     });
   } catch (err) {
     if (request.signal.aborted) return { kind: "unavailable", code: "client_aborted", retryable: false };
