@@ -14,32 +14,34 @@ import {
   type QueueBatchResult,
   recordBatchMessageSchema,
 } from "@codex-pooler/core";
-import { type Db, writeRequestRecords } from "@codex-pooler/db";
+import { type Db, recordBatchText, writeRecordBatch } from "@codex-pooler/db";
 import middy from "@middy/core";
 
 export function createIngestRequestRecordsHandler(deps: { db: Db; logger: Logger }) {
   const base = async (event: QueueBatchEvent): Promise<QueueBatchResult> => {
     const failures: QueueBatchResult["batchItemFailures"] = [];
     for (const message of event.Records) {
-      let parsed: ReturnType<typeof recordBatchMessageSchema.safeParse>;
+      // Only the message's text is held while Postgres writes: the parsed records are dropped before the wait.
+      let text: string;
       try {
-        parsed = recordBatchMessageSchema.safeParse(JSON.parse(message.body));
+        const parsed = recordBatchMessageSchema.safeParse(JSON.parse(message.body));
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          deps.logger.warn(
+            { messageId: message.messageId, path: issue?.path.join("."), problem: issue?.message },
+            "request-record message refused",
+          );
+          failures.push({ itemIdentifier: message.messageId });
+          continue;
+        }
+        text = recordBatchText(message.body, parsed.data);
       } catch {
         deps.logger.warn({ messageId: message.messageId }, "request-record message is not JSON");
         failures.push({ itemIdentifier: message.messageId });
         continue;
       }
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        deps.logger.warn(
-          { messageId: message.messageId, path: issue?.path.join("."), problem: issue?.message },
-          "request-record message refused",
-        );
-        failures.push({ itemIdentifier: message.messageId });
-        continue;
-      }
       try {
-        await writeRequestRecords(deps.db, parsed.data.records);
+        await writeRecordBatch(deps.db, text);
         // Let other work (the gateway, in a one-process install) run between messages.
         await new Promise((resolve) => setImmediate(resolve));
       } catch (err) {

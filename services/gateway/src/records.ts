@@ -77,8 +77,15 @@ export interface RecorderOptions {
   maxBuffered?: number;
 }
 
+/**
+ * Records wait here as JSON text, not objects: a record can wait a flush
+ * interval (250 ms), long enough to outlive a young-generation collection,
+ * and one flat string per record is much cheaper for the collector to copy
+ * and promote than the record's objects (the gateway's p99 latency follows
+ * those pauses).
+ */
 export class RequestRecorder {
-  #buffer: RequestRecord[] = [];
+  #buffer: string[] = [];
   #inFlight: Promise<void> | undefined;
   #timer: NodeJS.Timeout;
   #failures = 0;
@@ -95,7 +102,7 @@ export class RequestRecorder {
   }
 
   record(record: RequestRecord): void {
-    this.#buffer.push(record);
+    this.#buffer.push(JSON.stringify(record));
     const max = this.options.maxBuffered ?? 100_000;
     if (this.#buffer.length > max) {
       const over = this.#buffer.length - max;
@@ -117,7 +124,7 @@ export class RequestRecorder {
     const batch = this.#buffer.splice(0, per * 10);
     const bodies: string[] = [];
     for (let i = 0; i < batch.length; i += per) {
-      bodies.push(JSON.stringify({ v: 1, records: batch.slice(i, i + per) } satisfies RecordBatchMessage));
+      bodies.push(`{"v":1,"records":[${batch.slice(i, i + per).join(",")}]}`);
     }
     this.#inFlight = this.options.producer
       .send(this.options.queue, bodies)

@@ -1,25 +1,44 @@
 /**
  * Request accounting rows (metadata only), written by the queue worker.
  */
-import type { RequestRecord } from "@codex-pooler/core";
+import type { RecordBatchMessage, RequestRecord } from "@codex-pooler/core";
 import { sql } from "kysely";
 import type { Db } from "../types.ts";
 
 /**
  * Inserts records and their attempts in one statement: the batch travels as
- * one JSON parameter (`JSON.stringify`, native) that Postgres unpacks with
- * json_to_recordset. Measured in the benchmark, where the worker shares a
- * process with the gateway: per-row VALUES lists, and later one Postgres
- * array per column (every element escaped in JavaScript by the driver), were
- * each a visible share of the gateway's CPU; this is a single native call.
+ * one JSON parameter that Postgres unpacks with json_to_recordset. Measured
+ * in the benchmark, where the worker shares a process with the gateway:
+ * per-row VALUES lists, and later one Postgres array per column (every
+ * element escaped in JavaScript by the driver), were each a visible share of
+ * the gateway's CPU; this is a single native call.
  * Idempotent (ON CONFLICT DO NOTHING), and atomic as one statement.
  */
 export async function writeRequestRecords(db: Db, records: readonly RequestRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const batch = JSON.stringify(records.map(wellFormedRecord));
+  await writeRecordBatch(db, JSON.stringify({ v: 1, records: records.map(wellFormedRecord) }));
+}
+
+/** A lone UTF-16 surrogate written as a JSON escape (see `wellFormedRecord`). */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * The text to hand `writeRecordBatch` for a batch message already validated:
+ * the message's own text, so the worker holds no object graph of the records
+ * while Postgres writes them (in a one-process install those would outlive
+ * young-generation collections and slow the gateway's); re-encoded only when
+ * it carries a lone-surrogate escape.
+ */
+export function recordBatchText(messageText: string, message: RecordBatchMessage): string {
+  if (!SURROGATE_ESCAPE.test(messageText)) return messageText;
+  return JSON.stringify({ v: 1, records: message.records.map(wellFormedRecord) });
+}
+
+/** Writes the records of a batch message given as JSON text (`{"v":1,"records":[…]}`), validated by the caller. */
+export async function writeRecordBatch(db: Db, messageText: string): Promise<void> {
   await sql`
     WITH r AS (
-      SELECT * FROM json_to_recordset(${batch}::json) AS x(
+      SELECT * FROM json_to_recordset((${messageText}::json)->'records') AS x(
         id text, "poolId" text, "apiKeyId" text, "accountId" text, model text, route text, transport text,
         status text, "httpStatus" int, "errorCode" text, "clientOriginator" text, "startedAt" float8,
         "completedAt" float8, "ttfbMs" float8, "durationMs" float8, "gatewayOverheadMs" float8, usage json,
