@@ -1,9 +1,9 @@
 /**
  * The upstream client in isolation: CPU per short streamed answer (≈ 3 KB of
  * SSE) read to its end, undici's `request()` (a Readable body read with
- * `for await`) against `sendUpstream` (undici's `dispatch` with our small
- * body), both over one keep-alive Agent against the simulator (its own
- * process, so its CPU is not counted).
+ * `for await`, over a keep-alive undici Agent) against `sendUpstream` (our
+ * HTTP/1.1 client, packages/upstream/src/http1.ts), both against the
+ * simulator (its own process, so its CPU is not counted).
  *
  *   node bin/run-ts.js bench/upstream-client.ts [--requests 10000] [--concurrency 32]
  */
