@@ -1,4 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ExchangeHandler, Http1Pool, parseOrigin, requestHead } from "./http1.ts";
 
@@ -278,5 +283,95 @@ describe("Http1Pool", () => {
       /not allowed/,
     );
     expect(() => requestHead("GET", "/a b", origin, {}, undefined)).toThrow(/path/);
+  });
+});
+
+describe("Http1Pool over TLS", () => {
+  let dir: string;
+  let tlsServer: tls.Server;
+  let secure: ReturnType<typeof parseOrigin>;
+  let ca: string;
+
+  beforeAll(async () => {
+    // A throwaway self-signed certificate for localhost, made for this run.
+    dir = mkdtempSync(join(tmpdir(), "cxp-http1-tls-"));
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    ca = readFileSync(join(dir, "cert.pem"), "utf8");
+    tlsServer = tls.createServer(
+      { key: readFileSync(join(dir, "key.pem")), cert: ca, ALPNProtocols: ["http/1.1"] },
+      (socket) => {
+        let seen = "";
+        socket.on("data", (c) => {
+          seen += c.toString("latin1");
+          if (!seen.includes("\r\n\r\n")) return;
+          const host = /\r\nhost: ([^\r]+)/.exec(seen)?.[1] ?? "";
+          seen = "";
+          socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${host.length}\r\n\r\n${host}`);
+        });
+        socket.on("error", () => {});
+      },
+    );
+    await new Promise<void>((r) => tlsServer.listen(0, "127.0.0.1", r));
+    secure = parseOrigin(new URL(`https://localhost:${(tlsServer.address() as AddressInfo).port}`));
+  });
+  afterAll(async () => {
+    await new Promise((r) => tlsServer.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function get(p: Http1Pool): Promise<Outcome> {
+    return new Promise((resolve) => {
+      const out: Outcome = { body: "" };
+      p.exchange(secure, requestHead("GET", "/", secure, {}, undefined), undefined, {
+        onHead(status) {
+          out.status = status;
+        },
+        onData(c) {
+          out.body += c.toString("latin1");
+        },
+        onEnd: () => resolve(out),
+        onError: (err) => {
+          out.error = err;
+          resolve(out);
+        },
+      });
+    });
+  }
+
+  it("verifies the server's certificate against the name, and refuses one it cannot trust", async () => {
+    const trusting = new Http1Pool(timeouts, { ca });
+    const r = await get(trusting);
+    expect(r.error).toBeUndefined();
+    expect(r.body).toBe(`localhost:${secure.port}`);
+    expect((await get(trusting)).body).toBe(`localhost:${secure.port}`);
+    trusting.destroy();
+
+    const strict = new Http1Pool(timeouts);
+    const refused = await get(strict);
+    expect(refused.status).toBeUndefined();
+    expect((refused.error as { code?: string }).code).toBe("DEPTH_ZERO_SELF_SIGNED_CERT");
+    strict.destroy();
   });
 });

@@ -139,7 +139,11 @@ export class Http1Pool {
   readonly #open = new Set<Connection>();
   #closed = false;
 
-  constructor(readonly timeouts: ConnectionTimeouts) {}
+  /** `tlsOptions` add to the defaults for https origins (e.g. `ca` for a private authority). */
+  constructor(
+    readonly timeouts: ConnectionTimeouts,
+    readonly tlsOptions: Readonly<tls.ConnectionOptions> = {},
+  ) {}
 
   /** Sends one request on an idle kept-alive connection or a new one. */
   exchange(
@@ -251,6 +255,7 @@ class Connection implements ExchangeControl {
     this.#keepAliveMs = t.keepAliveMs;
     this.#socket = origin.secure
       ? tls.connect({
+          ...pool.tlsOptions,
           host: origin.host,
           port: origin.port,
           servername: net.isIP(origin.host) ? undefined : origin.host,
