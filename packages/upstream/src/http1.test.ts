@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ExchangeHandler, Http1Pool, parseOrigin, requestHead } from "./http1.ts";
+import { type ExchangeControl, type ExchangeHandler, Http1Pool, parseOrigin, requestHead } from "./http1.ts";
 
 // A raw TCP server answers with exact bytes, so framing edge cases are what the client sees.
 let server: Server;
@@ -48,6 +48,7 @@ afterEach(() => {
 });
 
 interface Outcome {
+  control?: ExchangeControl;
   status?: number;
   headers?: Record<string, string>;
   body: string;
@@ -58,7 +59,12 @@ function send(
   method = "GET",
   body?: string,
   p = pool,
-  opts: { pauseAfterHead?: boolean } = {},
+  opts: {
+    pauseAfterHead?: boolean;
+    pauseAfterHeadMs?: number;
+    pauseOnData?: boolean;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Outcome> {
   return new Promise((resolve) => {
     const out: Outcome = { body: "" };
@@ -66,13 +72,15 @@ function send(
       onHead(status, headers) {
         out.status = status;
         out.headers = headers;
-        if (opts.pauseAfterHead) {
+        if (opts.pauseAfterHead || opts.pauseAfterHeadMs) {
           control.pause();
-          setTimeout(() => control.resume(), 50);
+          setTimeout(() => control.resume(), opts.pauseAfterHeadMs ?? 50);
         }
       },
       onData(chunk) {
         out.body += chunk.toString("latin1");
+        // A consumer that falls behind on the answer's last bytes (and never catches up).
+        if (opts.pauseOnData) control.pause();
       },
       onEnd: () => resolve(out),
       onError(err) {
@@ -84,10 +92,11 @@ function send(
       method,
       "/x",
       origin,
-      { accept: "text/event-stream" },
+      opts.headers ?? { accept: "text/event-stream" },
       body === undefined ? undefined : Buffer.byteLength(body),
     );
     const control = p.exchange(origin, head, body, handler);
+    out.control = control;
   });
 }
 
@@ -177,6 +186,7 @@ describe("Http1Pool", () => {
       "HTTX/1.1 200 OK\r\n\r\n",
       "HTTP/1.1 2x0 OK\r\n\r\n",
       "HTTP/1.1 1e2 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nx-a: 1\nx-b: 2\r\ncontent-length: 0\r\n\r\n",
       "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
       "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
       "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
@@ -272,6 +282,81 @@ describe("Http1Pool", () => {
     expect((await send()).body).toBe("a");
     expect((await send()).body).toBe("a");
     expect(connections - before).toBe(2);
+  });
+
+  it("does not resend a request that failed after the resend window (the server may have acted on it)", async () => {
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+    expect((await send()).body).toBe("hi");
+    let requests = 0;
+    answer = (s) => {
+      requests++;
+      setTimeout(() => s.destroy(), 1100);
+    };
+    const r = await send("POST", "{}");
+    expect(["UPSTREAM_SOCKET_CLOSED", "ECONNRESET"]).toContain((r.error as { code?: string }).code);
+    expect(requests).toBe(1);
+  });
+
+  it("a connection paused on its answer's last bytes goes back to reading: stray bytes end it, not the next request", async () => {
+    answer = (s) => {
+      s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+      setTimeout(() => s.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nSTALE"), 30);
+    };
+    const first = await send("GET", undefined, pool, { pauseOnData: true });
+    expect(first.body).toBe("hi");
+    await new Promise((r) => setTimeout(r, 80));
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh");
+    const second = await send();
+    expect(second.error).toBeUndefined();
+    expect(second.body).toBe("fresh");
+  });
+
+  it("a finished exchange's control no longer reaches its connection", async () => {
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na");
+    const before = connections;
+    const first = await send();
+    first.control!.abort();
+    first.control!.pause();
+    const second = await send();
+    expect(second.body).toBe("a");
+    expect(connections - before).toBe(1);
+  });
+
+  it("does not count upstream silence while its consumer holds it paused", async () => {
+    const quick = new Http1Pool({ ...timeouts, bodyIdleMs: 100 });
+    answer = (s) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: 300000\r\n\r\n${"x".repeat(300000)}`);
+    const r = await send("GET", undefined, quick, { pauseAfterHeadMs: 300 });
+    expect(r.error).toBeUndefined();
+    expect(r.body.length).toBe(300000);
+    quick.destroy();
+  });
+
+  it("keeps response field names as data (no prototype lookups)", async () => {
+    answer = (s) => s.write("HTTP/1.1 200 OK\r\nconstructor: y\r\ntoString: z\r\ncontent-length: 0\r\n\r\n");
+    const r = await send();
+    expect(r.headers?.["constructor"]).toBe("y");
+    expect(r.headers?.["tostring"]).toBe("z");
+    expect(r.headers?.["valueOf"]).toBeUndefined();
+  });
+
+  it("sends non-ASCII field values as UTF-8, so no character can become a line break", async () => {
+    let seen = "";
+    answer = (s, req) => {
+      seen = req;
+      s.write("HTTP/1.1 204 No Content\r\n\r\n");
+    };
+    // U+010D U+010A: their low bytes are CR and LF, which a latin1 write would have sent.
+    const r = await send("GET", undefined, pool, {
+      headers: { "x-codex-turn-metadata": "a\u010d\u010ab: é" },
+    });
+    expect(r.status).toBe(204);
+    const lines = Buffer.from(seen, "latin1").toString("utf8").split("\r\n");
+    expect(lines.filter((l) => l.startsWith("x-codex-turn-metadata:"))).toEqual([
+      "x-codex-turn-metadata: a\u010d\u010ab: é",
+    ]);
+    expect(lines).not.toContain("b: é");
+    expect(() => requestHead("GET", "/", origin, { "x-a": "1\u0001" }, undefined)).toThrow(/invalid value/);
+    expect(() => requestHead("GET", "/a\tb", origin, {}, undefined)).toThrow(/path/);
   });
 
   it("refuses request fields that could split the request", () => {

@@ -6,8 +6,7 @@
  * Why our own and not undici: this is the measured hot path. Under the short
  * streamed workload undici's dispatch (request validation, its wasm parser,
  * header objects built twice, handler wrapping) was about a quarter of the
- * gateway's CPU and a fifth of its allocation per request (bench/README,
- * "upstream client"). The gateway sends few, well-formed requests to one
+ * gateway's CPU and a fifth of its allocation per request. The gateway sends few, well-formed requests to one
  * origin and needs only: status, headers, the body's bytes in order with
  * backpressure, timeouts and abort. That is what this does, following RFC
  * 9112: status line and fields, 1xx skipped, `chunked` (extensions and
@@ -15,17 +14,20 @@
  * connection is reused only after a response fully framed by the server
  * with nothing left over, and is closed a second before the idle timeout the
  * server announces in `keep-alive: timeout=N`. A request that finds its
- * reused connection closed or reset before any byte of an answer (the
- * server closed it while idle) is sent once more on a new connection, so an
- * account is not blamed for a stale connection. Everything else (token
- * refresh, probes) still goes through undici.
+ * reused connection closed or reset within a second of being written and
+ * before any byte of an answer (the server closed it while idle) is sent
+ * once more on a new connection, so an account is not blamed for a stale
+ * connection; later failures are the caller's to handle. The caller's
+ * control (`ExchangeControl`) reaches only its own exchange, never a later
+ * one on the same connection. Everything else (token refresh, probes)
+ * still goes through undici. (README, Performance: "Upstream client".)
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
 
 export interface ConnectionTimeouts {
   connectMs: number;
-  /** From the request's last byte to the end of the response head. */
+  /** Longest silence while the response head is awaited (each byte of it, or a 1xx, starts it again). */
   headersMs: number;
   /** Longest silence between body bytes. */
   bodyIdleMs: number;
@@ -79,7 +81,18 @@ export class UpstreamHttpError extends Error {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
+/**
+ * The head is written as UTF-8 (uWS hands us header values decoded from
+ * UTF-8, so this sends a client's bytes as it sent them), and UTF-8 encodes
+ * every non-ASCII character with bytes ≥ 0x80: only ASCII controls (tab
+ * aside) could split a field, so only they are refused.
+ */
+const BAD_REQUEST_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+const BAD_REQUEST_PATH = /[\0-\x20\x7f]/;
+/** A response field value holding a line break or NUL (a bare LF would split it for the next reader). */
+const BAD_RESPONSE_VALUE = /[\0\r\n]/;
+/** A request whose reused connection fails this soon after it was written, before any answer byte, is sent again. */
+const RESEND_WINDOW_MS = 1000;
 const MAX_HEAD_BYTES = 64 * 1024;
 const CRLF = Buffer.from("\r\n");
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -95,7 +108,7 @@ export function requestHead(
   headers: Record<string, string>,
   bodyLength: number | undefined,
 ): string {
-  if (BAD_VALUE.test(path) || path.includes(" "))
+  if (BAD_REQUEST_PATH.test(path))
     throw new UpstreamHttpError("invalid request path", "UPSTREAM_INVALID_REQUEST");
   let head = `${method} ${path} HTTP/1.1\r\nhost: ${origin.authority}\r\n`;
   for (const name in headers) {
@@ -115,7 +128,7 @@ export function requestHead(
         );
       if (goodNames.size < 1024) goodNames.add(name);
     }
-    if (BAD_VALUE.test(value))
+    if (BAD_REQUEST_VALUE.test(value))
       throw new UpstreamHttpError(`invalid value for request header ${name}`, "UPSTREAM_INVALID_REQUEST");
     head += `${name}: ${value}\r\n`;
   }
@@ -132,6 +145,26 @@ enum State {
   ChunkEnd,
   Trailers,
   UntilClose,
+}
+
+/** The caller's handle on one exchange; it follows the exchange to a new connection if it is sent again. */
+class Exchange implements ExchangeControl {
+  /** @internal The connection carrying the exchange (it ignores calls once the exchange is over). */
+  conn: Connection | undefined;
+
+  constructor(readonly handler: ExchangeHandler) {}
+
+  pause(): void {
+    this.conn?.pause(this);
+  }
+
+  resume(): void {
+    this.conn?.resume(this);
+  }
+
+  abort(): void {
+    this.conn?.abort(this);
+  }
 }
 
 export class Http1Pool {
@@ -166,8 +199,9 @@ export class Http1Pool {
       conn = new Connection(this, origin);
       this.#open.add(conn);
     }
-    conn.start(head, body, handler);
-    return conn;
+    const exchange = new Exchange(handler);
+    conn.start(head, body, exchange);
+    return exchange;
   }
 
   /** @internal A request whose reused connection was found closed goes out once more on a new one. */
@@ -175,17 +209,16 @@ export class Http1Pool {
     origin: Origin,
     head: string,
     body: string | Buffer | undefined,
-    handler: ExchangeHandler,
+    exchange: Exchange,
     err: Error,
-  ): Connection | undefined {
+  ): void {
     if (this.#closed) {
-      handler.onError(err);
-      return undefined;
+      exchange.handler.onError(err);
+      return;
     }
     const conn = new Connection(this, origin);
     this.#open.add(conn);
-    conn.start(head, body, handler);
-    return conn;
+    conn.start(head, body, exchange);
   }
 
   /** @internal */
@@ -224,13 +257,15 @@ export class Http1Pool {
   }
 }
 
-/** One connection; also the control of the exchange it carries. */
-class Connection implements ExchangeControl {
+/** One connection, carrying one exchange at a time. */
+class Connection {
   readonly origin: Origin;
   readonly #pool: Http1Pool;
   readonly #socket: net.Socket;
   #connected = false;
   #dead = false;
+  /** The exchange under way, and its handler. */
+  #exchange: Exchange | undefined;
   #handler: ExchangeHandler | undefined;
   #state = State.Idle;
   /** The response must end with the connection (no framing, or `connection: close`). */
@@ -242,11 +277,14 @@ class Connection implements ExchangeControl {
   /** Idle time allowed after this answer (the server's keep-alive hint, if shorter than ours). */
   #keepAliveMs: number;
   #exchanges = 0;
-  /** The request, kept until the first byte of its answer in case it must be sent again. */
+  /**
+   * On a reused connection, the request (its head holds the account's
+   * token), kept until the first byte of its answer in case the connection
+   * turns out closed and it must be sent again; never on a new connection.
+   */
   #head: string | undefined;
   #body: string | Buffer | undefined;
-  /** The connection that carries this exchange after a resend. */
-  #successor: Connection | undefined;
+  #sentAt = 0;
 
   constructor(pool: Http1Pool, origin: Origin) {
     this.#pool = pool;
@@ -284,42 +322,46 @@ class Connection implements ExchangeControl {
     return !this.#dead && this.#handler === undefined && !this.#socket.destroyed;
   }
 
-  start(head: string, body: string | Buffer | undefined, handler: ExchangeHandler): void {
-    this.#handler = handler;
+  start(head: string, body: string | Buffer | undefined, exchange: Exchange): void {
+    this.#exchange = exchange;
+    this.#handler = exchange.handler;
+    exchange.conn = this;
     this.#state = State.Head;
     this.#closeAfter = false;
     this.#noBody = head.startsWith("HEAD ");
-    this.#exchanges++;
-    this.#head = head;
-    this.#body = body;
+    if (++this.#exchanges > 1) {
+      this.#head = head;
+      this.#body = body;
+      this.#sentAt = Date.now();
+    }
     const s = this.#socket;
     if (this.#connected) s.setTimeout(this.#pool.timeouts.headersMs);
-    if (s.isPaused()) s.resume();
-    if (body === undefined || body.length === 0) s.write(head, "latin1");
+    if (body === undefined || body.length === 0) s.write(head, "utf8");
     else {
       s.cork();
-      s.write(head, "latin1");
+      s.write(head, "utf8");
       s.write(body);
       s.uncork();
     }
   }
 
-  pause(): void {
-    if (this.#successor) this.#successor.pause();
-    else this.#socket.pause();
+  /** The exchange's consumer is behind: stop reading (and stop counting upstream silence meanwhile). */
+  pause(exchange: Exchange): void {
+    if (exchange !== this.#exchange) return;
+    this.#socket.pause();
+    this.#socket.setTimeout(0);
   }
 
-  resume(): void {
-    if (this.#successor) this.#successor.resume();
-    else this.#socket.resume();
+  resume(exchange: Exchange): void {
+    if (exchange !== this.#exchange) return;
+    this.#socket.resume();
+    const t = this.#pool.timeouts;
+    this.#socket.setTimeout(this.#state === State.Head ? t.headersMs : t.bodyIdleMs);
   }
 
-  abort(): void {
-    if (this.#successor) {
-      this.#successor.abort();
-      return;
-    }
-    if (!this.#handler) return;
+  abort(exchange: Exchange): void {
+    if (exchange !== this.#exchange) return;
+    this.#exchange = undefined;
     this.#handler = undefined;
     this.close();
   }
@@ -331,6 +373,8 @@ class Connection implements ExchangeControl {
   }
 
   #kill(): void {
+    this.#head = undefined;
+    this.#body = undefined;
     if (this.#dead) return;
     this.#dead = true;
     this.#pool.forget(this);
@@ -338,19 +382,18 @@ class Connection implements ExchangeControl {
   }
 
   #fail(err: Error): void {
-    const h = this.#handler;
+    const exchange = this.#exchange;
     const head = this.#head;
     const body = this.#body;
+    this.#exchange = undefined;
     this.#handler = undefined;
-    this.#head = undefined;
-    this.#body = undefined;
     this.#kill();
-    if (!h) return;
-    if (head !== undefined && this.#exchanges > 1 && isStaleConnection(err)) {
-      this.#successor = this.#pool.resend(this.origin, head, body, h, err);
+    if (!exchange) return;
+    if (head !== undefined && Date.now() - this.#sentAt <= RESEND_WINDOW_MS && isStaleConnection(err)) {
+      this.#pool.resend(this.origin, head, body, exchange, err);
       return;
     }
-    h.onError(err);
+    exchange.handler.onError(err);
   }
 
   #onTimeout(): void {
@@ -369,6 +412,7 @@ class Connection implements ExchangeControl {
   #onEnd(): void {
     if (this.#state === State.UntilClose && this.#handler) {
       const h = this.#handler;
+      this.#exchange = undefined;
       this.#handler = undefined;
       this.#kill();
       h.onEnd();
@@ -480,7 +524,7 @@ class Connection implements ExchangeControl {
       return undefined;
     }
     const http10 = text.charCodeAt(7) === 0x30;
-    const headers: Record<string, string> = {};
+    const headers = Object.create(null) as Record<string, string>;
     let lineStart = text.indexOf("\r\n");
     while (lineStart !== -1) {
       lineStart += 2;
@@ -499,6 +543,10 @@ class Connection implements ExchangeControl {
       lineStart = lineEnd;
       if (name === "__proto__") continue;
       const value = text.slice(colon + 1, stop).trim();
+      if (BAD_RESPONSE_VALUE.test(value)) {
+        this.#protocolError("header value");
+        return undefined;
+      }
       const prev = headers[name];
       headers[name] = prev === undefined ? value : `${prev}, ${value}`;
     }
@@ -527,6 +575,8 @@ class Connection implements ExchangeControl {
     if (this.#noBody || status === 204 || status === 304) {
       this.#remaining = 0;
     } else if (te !== undefined) {
+      // Both framings announced: the answer is read as chunked, and the connection not trusted after it.
+      if (cl !== undefined) this.#closeAfter = true;
       if (!/(?:^|,)\s*chunked\s*$/i.test(te)) {
         this.#closeAfter = true;
         this.#state = State.UntilClose;
@@ -612,15 +662,19 @@ class Connection implements ExchangeControl {
   /** The response is complete; `rest` are bytes after it (there should be none). */
   #complete(rest: Buffer): void {
     const h = this.#handler;
+    this.#exchange = undefined;
     this.#handler = undefined;
     this.#state = State.Idle;
     if (this.#dead || !h) return;
     if (this.#closeAfter || rest.length > 0) this.#kill();
     else {
+      // Its consumer may have paused it on the answer's last bytes: an idle connection must read
+      // (stray bytes or the server's close end it there, not in the next request).
+      if (this.#socket.isPaused()) this.#socket.resume();
       this.#socket.setTimeout(this.#keepAliveMs);
       this.#pool.release(this);
     }
-    h?.onEnd();
+    h.onEnd();
   }
 }
 

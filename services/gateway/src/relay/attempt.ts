@@ -3,7 +3,13 @@
  * evidence every answer carries (quota headers, 429 bodies, auth failures).
  * It stops at the response body: the transport decides how to relay it.
  */
-import { type Clock, exhaustionWindows, type Logger, parseQuotaHeaders } from "@codex-pooler/core";
+import {
+  type Clock,
+  DomainError,
+  exhaustionWindows,
+  type Logger,
+  parseQuotaHeaders,
+} from "@codex-pooler/core";
 import {
   classifyHttpFailure,
   type Failure,
@@ -155,6 +161,11 @@ async function httpAttemptOnce(
     });
   } catch (err) {
     if (request.signal.aborted) return { kind: "unavailable", code: "client_aborted", retryable: false };
+    // A client header that cannot be forwarded (an ASCII control character): the request's fault, not the account's.
+    if ((err as { code?: string }).code === "UPSTREAM_INVALID_REQUEST")
+      throw new DomainError("invalid_request", {
+        message: "A request header holds a character that cannot be forwarded.",
+      });
     deps.registry.recordFailure(accountId, "network");
     deps.logger.warn({ accountId, code: (err as { code?: string }).code }, "upstream connection failed");
     return { kind: "unavailable", code: "upstream_unreachable", retryable: true };
