@@ -110,6 +110,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 const SPACE = 0x20;
 const EMPTY = Buffer.alloc(0);
+/** The blank line that ends an event (line ends are LF by then). */
+const BLANK = Buffer.from("\n\n");
 /** Where a Responses event names its sequence: `{"type":"<type>","sequence_number":<n>,…`. */
 const SEQ_KEY = '"sequence_number":';
 const SEQ_OFFSET = '{"type":"'.length;
@@ -120,12 +122,14 @@ const SEQ_OFFSET = '{"type":"'.length;
  * Signals are read-only: consecutive `output`/`preamble` events of one type
  * share one frozen signal object.
  *
- * Each chunk is scanned through its latin1 view (one byte, one character:
- * a copy into a one-byte string, after which every search runs inside the
- * JIT and string offsets are byte offsets). An event in the Responses shape
- * costs two line-feed searches, one comparison with the previous event's
- * type and a few digits of `sequence_number`; only the events that need
- * their data are decoded from the bytes as UTF-8 and parsed.
+ * Chunks are scanned as bytes, in place: line feeds are found with native
+ * searches and fields compared byte by byte, so nothing is copied or
+ * decoded for an ordinary event. (An earlier version scanned a latin1 copy
+ * of every chunk: a quarter of the bytes the gateway allocated per short
+ * request.) An event in the Responses shape costs two line-feed searches,
+ * one comparison with the previous event's type and a few digits of
+ * `sequence_number`; only the events that need their data are decoded from
+ * the bytes as UTF-8 and parsed.
  */
 export class SseWatcher {
   readonly #onSignal: (signal: StreamSignal) => void;
@@ -136,8 +140,9 @@ export class SseWatcher {
   /** The previous chunk ended with CR: a LF at the start of the next one belongs to the same line end. */
   #afterCr = false;
   #first = true;
-  /** The last event type seen on the fast path, and its shared signal (none for parsed types). */
+  /** The last event type seen on the fast path (as decoded, and as its bytes in latin1), and its shared signal. */
   #lastType = "";
+  #lastTypeBytes = "";
   #lastSignal: StreamSignal | undefined;
   lastSequenceNumber = -1;
 
@@ -151,24 +156,20 @@ export class SseWatcher {
       this.#first = false;
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
     }
-    let t = buf.toString("latin1");
-    if (this.#afterCr || t.indexOf("\r") !== -1) {
-      buf = this.#normalize(buf);
-      t = buf.toString("latin1");
-    }
-    const len = t.length;
+    if (this.#afterCr || buf.indexOf(CR) !== -1) buf = this.#normalize(buf);
+    const len = buf.length;
     if (len === 0) return;
 
     let pos = 0;
-    if (this.#endsWithLf && t.charCodeAt(0) === LF) {
+    if (this.#endsWithLf && buf[0] === LF) {
       // The blank line straddles the two chunks: what is pending is a whole event.
       this.#takePending(EMPTY);
       pos = 1;
     } else if (this.#pending.length > 0) {
-      const blank = t.indexOf("\n\n");
+      const blank = buf.indexOf(BLANK);
       if (blank === -1) {
         this.#pending.push(Buffer.from(buf));
-        this.#endsWithLf = t.charCodeAt(len - 1) === LF;
+        this.#endsWithLf = buf[len - 1] === LF;
         return;
       }
       this.#takePending(buf.subarray(0, blank + 1));
@@ -177,29 +178,29 @@ export class SseWatcher {
 
     while (pos < len) {
       // Fast path, the Responses shape: `event: <type>\ndata: <one line>\n\n`.
-      if (isEventField(t, pos)) {
-        const typeStart = t.charCodeAt(pos + 6) === SPACE ? pos + 7 : pos + 6;
-        const typeEnd = t.indexOf("\n", typeStart);
+      if (isEventField(buf, pos)) {
+        const typeStart = buf[pos + 6] === SPACE ? pos + 7 : pos + 6;
+        const typeEnd = buf.indexOf(LF, typeStart);
         if (typeEnd === -1) break;
         const dataLine = typeEnd + 1;
-        if (typeEnd > typeStart && isDataField(t, dataLine)) {
-          const dataStart = t.charCodeAt(dataLine + 5) === SPACE ? dataLine + 6 : dataLine + 5;
-          const dataEnd = t.indexOf("\n", dataStart);
+        if (typeEnd > typeStart && isDataField(buf, dataLine)) {
+          const dataStart = buf[dataLine + 5] === SPACE ? dataLine + 6 : dataLine + 5;
+          const dataEnd = buf.indexOf(LF, dataStart);
           if (dataEnd === -1 || dataEnd === len - 1) break; // the rest (or its blank line) comes next
-          if (t.charCodeAt(dataEnd + 1) === LF) {
-            this.#responsesEvent(buf, t, typeStart, typeEnd, dataStart, dataEnd);
+          if (buf[dataEnd + 1] === LF) {
+            this.#responsesEvent(buf, typeStart, typeEnd, dataStart, dataEnd);
             pos = dataEnd + 2;
             continue;
           }
         }
       }
-      const blank = t.indexOf("\n\n", pos);
+      const blank = buf.indexOf(BLANK, pos);
       if (blank === -1) break;
-      this.#event(buf, t, pos, blank + 1);
+      this.#event(buf, pos, blank + 1);
       pos = blank + 2;
     }
     if (pos < len) this.#pending.push(Buffer.from(buf.subarray(pos)));
-    this.#endsWithLf = t.charCodeAt(len - 1) === LF;
+    this.#endsWithLf = buf[len - 1] === LF;
   }
 
   /** Dispatches the pending bytes completed by `tail` (this chunk's part of the event; may be empty). */
@@ -208,7 +209,7 @@ export class SseWatcher {
     if (tail.length > 0) parts.push(tail);
     if (parts.length === 0) return;
     const block = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    this.#event(block, block.toString("latin1"), 0, block.length);
+    this.#event(block, 0, block.length);
   }
 
   /** CR and CRLF line ends become LF (rare: the Codex backend sends LF), in a copy. */
@@ -230,19 +231,16 @@ export class SseWatcher {
     return out.subarray(0, o);
   }
 
-  /**
-   * One whole event: bytes [start, end) of `b` (and the same range of its
-   * latin1 view `t`), every line ending with LF, so `t[end - 1]` is LF.
-   */
-  #event(b: Buffer, t: string, start: number, end: number): void {
-    if (isEventField(t, start)) {
-      const typeStart = t.charCodeAt(start + 6) === SPACE ? start + 7 : start + 6;
-      const typeEnd = t.indexOf("\n", typeStart);
+  /** One whole event: bytes [start, end) of `b`, every line ending with LF, so `b[end - 1]` is LF. */
+  #event(b: Buffer, start: number, end: number): void {
+    if (isEventField(b, start)) {
+      const typeStart = b[start + 6] === SPACE ? start + 7 : start + 6;
+      const typeEnd = b.indexOf(LF, typeStart);
       const dataLine = typeEnd + 1;
-      if (typeEnd > typeStart && typeEnd < end && isDataField(t, dataLine)) {
-        const dataStart = t.charCodeAt(dataLine + 5) === SPACE ? dataLine + 6 : dataLine + 5;
-        if (t.indexOf("\n", dataStart) === end - 1) {
-          this.#responsesEvent(b, t, typeStart, typeEnd, dataStart, end - 1);
+      if (typeEnd > typeStart && typeEnd < end && isDataField(b, dataLine)) {
+        const dataStart = b[dataLine + 5] === SPACE ? dataLine + 6 : dataLine + 5;
+        if (b.indexOf(LF, dataStart) === end - 1) {
+          this.#responsesEvent(b, typeStart, typeEnd, dataStart, end - 1);
           return;
         }
       }
@@ -251,27 +249,19 @@ export class SseWatcher {
   }
 
   /** `event: <type>` + one `data:` line, given by offsets. */
-  #responsesEvent(
-    b: Buffer,
-    t: string,
-    typeStart: number,
-    typeEnd: number,
-    dataStart: number,
-    dataEnd: number,
-  ): void {
+  #responsesEvent(b: Buffer, typeStart: number, typeEnd: number, dataStart: number, dataEnd: number): void {
     let type = this.#lastType;
     let signal = this.#lastSignal;
-    // (indexOf at a known position is much cheaper than startsWith with a position in V8.)
-    if (typeEnd - typeStart !== type.length || t.indexOf(type, typeStart) !== typeStart) {
-      // Decoded from the bytes, not sliced from `t`: a slice would keep the whole chunk's
-      // string alive for as long as the type is remembered (an idle stream's lifetime).
-      type = b.toString("latin1", typeStart, typeEnd);
-      if (!isAscii(type)) type = b.toString("utf8", typeStart, typeEnd);
+    if (!sameBytes(b, typeStart, typeEnd, this.#lastTypeBytes)) {
+      // Decoded (copied) from the bytes: nothing remembered may keep the chunk alive.
+      const bytes = b.toString("latin1", typeStart, typeEnd);
+      type = isAscii(bytes) ? bytes : b.toString("utf8", typeStart, typeEnd);
       signal = PARSED.has(type) ? undefined : Object.freeze(signalOf(type, ""));
       this.#lastType = type;
+      this.#lastTypeBytes = bytes;
       this.#lastSignal = signal;
     }
-    this.#sequence(t, dataStart, dataEnd, type);
+    this.#sequence(b, dataStart, dataEnd, typeEnd - typeStart);
     this.#onSignal(signal ?? signalOf(type, b.toString("utf8", dataStart, dataEnd)));
   }
 
@@ -301,14 +291,14 @@ export class SseWatcher {
   }
 
   /** Reads `sequence_number` where the Responses shape puts it; else searches both ends of the data. */
-  #sequence(t: string, dataStart: number, dataEnd: number, type: string): void {
-    const at = dataStart + SEQ_OFFSET + type.length + 2;
-    if (t.indexOf(SEQ_KEY, at) === at) {
+  #sequence(b: Buffer, dataStart: number, dataEnd: number, typeBytes: number): void {
+    const at = dataStart + SEQ_OFFSET + typeBytes + 2;
+    if (sameBytes(b, at, at + SEQ_KEY.length, SEQ_KEY)) {
       let n = 0;
       let i = at + SEQ_KEY.length;
       const first = i;
       for (; i < dataEnd; i++) {
-        const d = t.charCodeAt(i) - 0x30;
+        const d = b[i]! - 0x30;
         if (d < 0 || d > 9) break;
         n = n * 10 + d;
       }
@@ -318,32 +308,35 @@ export class SseWatcher {
       }
     }
     const seq =
-      SEQ.exec(t.slice(dataStart, Math.min(dataEnd, dataStart + 160))) ??
-      SEQ.exec(t.slice(Math.max(dataStart, dataEnd - 64), dataEnd));
+      SEQ.exec(b.toString("latin1", dataStart, Math.min(dataEnd, dataStart + 160))) ??
+      SEQ.exec(b.toString("latin1", Math.max(dataStart, dataEnd - 64), dataEnd));
     if (seq) this.lastSequenceNumber = Number(seq[1]);
   }
 }
 
+/** Bytes [start, end) of `b` are the characters of `s` (a latin1 string). */
+function sameBytes(b: Buffer, start: number, end: number, s: string): boolean {
+  if (end - start !== s.length || end > b.length) return false;
+  for (let i = 0; i < s.length; i++) if (b[start + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
 /** `event:` at `at` (inline comparisons: the cheapest test on the per-event path). */
-function isEventField(t: string, at: number): boolean {
+function isEventField(b: Buffer, at: number): boolean {
   return (
-    t.charCodeAt(at) === 0x65 &&
-    t.charCodeAt(at + 1) === 0x76 &&
-    t.charCodeAt(at + 2) === 0x65 &&
-    t.charCodeAt(at + 3) === 0x6e &&
-    t.charCodeAt(at + 4) === 0x74 &&
-    t.charCodeAt(at + 5) === 0x3a
+    b[at] === 0x65 &&
+    b[at + 1] === 0x76 &&
+    b[at + 2] === 0x65 &&
+    b[at + 3] === 0x6e &&
+    b[at + 4] === 0x74 &&
+    b[at + 5] === 0x3a
   );
 }
 
 /** `data:` at `at`. */
-function isDataField(t: string, at: number): boolean {
+function isDataField(b: Buffer, at: number): boolean {
   return (
-    t.charCodeAt(at) === 0x64 &&
-    t.charCodeAt(at + 1) === 0x61 &&
-    t.charCodeAt(at + 2) === 0x74 &&
-    t.charCodeAt(at + 3) === 0x61 &&
-    t.charCodeAt(at + 4) === 0x3a
+    b[at] === 0x64 && b[at + 1] === 0x61 && b[at + 2] === 0x74 && b[at + 3] === 0x61 && b[at + 4] === 0x3a
   );
 }
 
