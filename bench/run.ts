@@ -1,6 +1,6 @@
 /**
  * `npm run bench` — measures the gateway against the simulator, side by
- * side, and writes bench/results/<date>.json plus a Markdown table.
+ * side, and writes bench/results/<date>-<HHMM>.json (UTC) plus a Markdown table.
  *
  *   npm run bench                      the full run (≈ 4 minutes)
  *   npm run bench -- --smoke           every scenario, tiny (what `npm test` runs)
@@ -39,7 +39,9 @@ if (values["no-pin"]) plan.pin = false;
 const started = Date.now();
 const log = (line: string) =>
   process.stderr.write(`bench +${((Date.now() - started) / 1000).toFixed(1)}s: ${line}\n`);
-const day = new Date().toISOString().slice(0, 10);
+// UTC date and start time (2026-12-04-1749): a second run the same day does not overwrite the first.
+const stamp = new Date().toISOString();
+const day = `${stamp.slice(0, 10)}-${stamp.slice(11, 13)}${stamp.slice(14, 16)}`;
 const outDir = values.out ? resolve(values.out) : join(root, "bench", "results");
 const profileScenario = values.profile as Scenario | undefined;
 const only = (values.only ?? profileScenario) as Scenario | undefined;
