@@ -195,12 +195,8 @@ export class Http1Pool {
         break;
       }
     }
-    if (!conn) {
-      conn = new Connection(this, origin);
-      this.#open.add(conn);
-    }
     const exchange = new Exchange(handler);
-    conn.start(head, body, exchange);
+    (conn ?? this.#connect(origin)).start(head, body, exchange);
     return exchange;
   }
 
@@ -216,9 +212,13 @@ export class Http1Pool {
       exchange.handler.onError(err);
       return;
     }
+    this.#connect(origin).start(head, body, exchange);
+  }
+
+  #connect(origin: Origin): Connection {
     const conn = new Connection(this, origin);
     this.#open.add(conn);
-    conn.start(head, body, exchange);
+    return conn;
   }
 
   /** @internal */
@@ -264,9 +264,8 @@ class Connection {
   readonly #socket: net.Socket;
   #connected = false;
   #dead = false;
-  /** The exchange under way, and its handler. */
+  /** The exchange under way. */
   #exchange: Exchange | undefined;
-  #handler: ExchangeHandler | undefined;
   #state = State.Idle;
   /** The response must end with the connection (no framing, or `connection: close`). */
   #closeAfter = false;
@@ -306,7 +305,7 @@ class Connection {
     s.once(origin.secure ? "secureConnect" : "connect", () => {
       this.#connected = true;
       s.setKeepAlive(true, 60_000);
-      s.setTimeout(this.#handler ? t.headersMs : t.keepAliveMs);
+      s.setTimeout(this.#exchange ? t.headersMs : t.keepAliveMs);
     });
     s.on("data", (chunk: Buffer) => this.#onData(chunk));
     s.on("end", () => this.#onEnd());
@@ -319,12 +318,11 @@ class Connection {
 
   /** Can carry a new request. */
   get usable(): boolean {
-    return !this.#dead && this.#handler === undefined && !this.#socket.destroyed;
+    return !this.#dead && this.#exchange === undefined && !this.#socket.destroyed;
   }
 
   start(head: string, body: string | Buffer | undefined, exchange: Exchange): void {
     this.#exchange = exchange;
-    this.#handler = exchange.handler;
     exchange.conn = this;
     this.#state = State.Head;
     this.#closeAfter = false;
@@ -362,7 +360,6 @@ class Connection {
   abort(exchange: Exchange): void {
     if (exchange !== this.#exchange) return;
     this.#exchange = undefined;
-    this.#handler = undefined;
     this.close();
   }
 
@@ -386,7 +383,6 @@ class Connection {
     const head = this.#head;
     const body = this.#body;
     this.#exchange = undefined;
-    this.#handler = undefined;
     this.#kill();
     if (!exchange) return;
     if (head !== undefined && Date.now() - this.#sentAt <= RESEND_WINDOW_MS && isStaleConnection(err)) {
@@ -397,7 +393,7 @@ class Connection {
   }
 
   #onTimeout(): void {
-    if (!this.#handler) {
+    if (!this.#exchange) {
       this.#kill(); // idle past keep-alive, or connecting with nothing to send
       return;
     }
@@ -410,12 +406,11 @@ class Connection {
   }
 
   #onEnd(): void {
-    if (this.#state === State.UntilClose && this.#handler) {
-      const h = this.#handler;
+    const exchange = this.#exchange;
+    if (this.#state === State.UntilClose && exchange) {
       this.#exchange = undefined;
-      this.#handler = undefined;
       this.#kill();
-      h.onEnd();
+      exchange.handler.onEnd();
       return;
     }
     this.#fail(new UpstreamHttpError("upstream closed the connection", "UPSTREAM_SOCKET_CLOSED"));
@@ -434,39 +429,35 @@ class Connection {
     }
     let buf = chunk;
     while (buf.length > 0) {
-      if (!this.#handler) {
+      const handler = this.#exchange?.handler;
+      if (!handler) {
         // Bytes nobody asked for (an idle connection), or after an abort.
         this.#kill();
         return;
       }
       switch (this.#state) {
-        case State.Head: {
-          const rest = this.#readHead(buf);
+        case State.Head:
+        case State.ChunkSize:
+        case State.ChunkEnd: // the CRLF after a chunk's data (it may arrive one byte at a time)
+        case State.Trailers: {
+          const rest = this.#state === State.Head ? this.#readHead(buf) : this.#readLine(buf);
           if (rest === undefined) return;
           buf = rest;
           break;
         }
         case State.Length:
-          buf = this.#deliver(buf, this.#handler);
+          buf = this.#deliver(buf, handler);
           if (this.#remaining === 0) {
             this.#complete(buf);
             return;
           }
           break;
-        case State.ChunkSize:
-        case State.ChunkEnd: // the CRLF after a chunk's data (it may arrive one byte at a time)
-        case State.Trailers: {
-          const rest = this.#readLine(buf);
-          if (rest === undefined) return;
-          buf = rest;
-          break;
-        }
         case State.ChunkData:
-          buf = this.#deliver(buf, this.#handler);
+          buf = this.#deliver(buf, handler);
           if (this.#remaining === 0) this.#state = State.ChunkEnd;
           break;
         case State.UntilClose:
-          this.#handler.onData(buf);
+          handler.onData(buf);
           return;
         default:
           this.#kill();
@@ -593,9 +584,9 @@ class Connection {
       this.#state = State.UntilClose;
     }
     this.#socket.setTimeout(this.#pool.timeouts.bodyIdleMs);
-    const h = this.#handler!;
-    h.onHead(status, headers);
-    if (this.#handler !== h) return undefined; // aborted from onHead
+    const exchange = this.#exchange!;
+    exchange.handler.onHead(status, headers);
+    if (this.#exchange !== exchange) return undefined; // aborted from onHead
     if (
       (this.#noBody || status === 204 || status === 304 || this.#state === State.Length) &&
       this.#remaining === 0
@@ -661,11 +652,10 @@ class Connection {
 
   /** The response is complete; `rest` are bytes after it (there should be none). */
   #complete(rest: Buffer): void {
-    const h = this.#handler;
+    const exchange = this.#exchange;
     this.#exchange = undefined;
-    this.#handler = undefined;
     this.#state = State.Idle;
-    if (this.#dead || !h) return;
+    if (this.#dead || !exchange) return;
     if (this.#closeAfter || rest.length > 0) this.#kill();
     else {
       // Its consumer may have paused it on the answer's last bytes: an idle connection must read
@@ -674,7 +664,7 @@ class Connection {
       this.#socket.setTimeout(this.#keepAliveMs);
       this.#pool.release(this);
     }
-    h.onEnd();
+    exchange.handler.onEnd();
   }
 }
 
