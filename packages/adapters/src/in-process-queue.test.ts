@@ -32,6 +32,25 @@ describe("InProcessQueue", () => {
     await expect(queue.send("small", ["1", "2"])).rejects.toMatchObject({ code: "queue_full" });
   });
 
+  it("receives a message that became visible between looking for one and going idle", async () => {
+    // Every reading of this clock is 1 ms later than the last, so each
+    // redelivery turns visible exactly when the consumer goes idle after an
+    // empty receive — the race a CI run once hit with real time.
+    let t = 0;
+    queue = new InProcessQueue({
+      clock: { now: () => t++ },
+      visibilityTimeoutMs: 2,
+      maxReceiveCount: 2,
+      onError: () => {},
+    });
+    await queue.send("q", ["poison"]);
+    queue.start("q", failAll);
+    await vi.waitFor(() => expect(queue?.deadLetters("q").map((d) => d.body)).toEqual(["poison"]), {
+      timeout: 2_000,
+      interval: 10,
+    });
+  });
+
   it("bounds the dead-letter list, dropping (and counting) the oldest", async () => {
     queue = new InProcessQueue({
       maxReceiveCount: 1,

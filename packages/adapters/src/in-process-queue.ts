@@ -263,7 +263,11 @@ export class InProcessQueue implements QueueProducer, QueueConsumer, DeadLetterR
     if (signal.aborted) return Promise.resolve();
     const now = this.#clock.now();
     let next = Number.POSITIVE_INFINITY;
-    for (const m of s.messages) if (m.visibleAt > now && m.visibleAt < next) next = m.visibleAt;
+    for (const m of s.messages) if (m.visibleAt < next) next = m.visibleAt;
+    // A message may have become visible since #receive read the clock: then
+    // there is nothing to wait for (waiting on "the next one in the future"
+    // would find none and sleep until the next send).
+    if (next <= now) return Promise.resolve();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
