@@ -5,7 +5,7 @@
  * revoked key is refused on every process within `ttlMs` (default 2.5 s): the
  * cache entry is re-read from the database after that, whatever happened.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { bearerToken, type Clock, DomainError, parsePoolKey } from "@codex-pooler/core";
 import type { GatewayRepository, KeyRow } from "@codex-pooler/db";
 
@@ -22,7 +22,8 @@ interface Entry {
 }
 
 export function digestKey(raw: string): Buffer {
-  return createHash("sha256").update(raw).digest();
+  // The one-shot hash() costs about half of createHash().update().digest() for a key this short.
+  return hash("sha256", raw, "buffer");
 }
 
 export class KeyAuthenticator {

@@ -6,7 +6,7 @@
  * so no second process races it in practice); later turns read the cache
  * or, on another process, the table.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Anchor, Clock, Logger } from "@codex-pooler/core";
 import type { AffinityAnchor, GatewayRepository } from "@codex-pooler/db";
 
@@ -14,7 +14,7 @@ const TTL_MS = 24 * 3600_000;
 const CACHE_MS = 60_000;
 
 export function hashAnchor(anchor: Anchor): AffinityAnchor {
-  return { hash: createHash("sha256").update(`${anchor.kind}\0${anchor.value}`).digest(), kind: anchor.kind };
+  return { hash: hash("sha256", `${anchor.kind}\0${anchor.value}`, "buffer"), kind: anchor.kind };
 }
 
 interface CacheEntry {
