@@ -9,10 +9,10 @@
  */
 
 import {
+  checkRecordBatchMessage,
   type Logger,
   type QueueBatchEvent,
   type QueueBatchResult,
-  recordBatchMessageSchema,
 } from "@codex-pooler/core";
 import { type Db, recordBatchText, writeRecordBatch } from "@codex-pooler/db";
 import middy from "@middy/core";
@@ -24,11 +24,11 @@ export function createIngestRequestRecordsHandler(deps: { db: Db; logger: Logger
       // Only the message's text is held while Postgres writes: the parsed records are dropped before the wait.
       let text: string;
       try {
-        const parsed = recordBatchMessageSchema.safeParse(JSON.parse(message.body));
+        // recordBatchMessageSchema's rules, checked without building a copy (see record-check.ts).
+        const parsed = checkRecordBatchMessage(JSON.parse(message.body));
         if (!parsed.success) {
-          const issue = parsed.error.issues[0];
           deps.logger.warn(
-            { messageId: message.messageId, path: issue?.path.join("."), problem: issue?.message },
+            { messageId: message.messageId, path: parsed.path.join("."), problem: parsed.message },
             "request-record message refused",
           );
           failures.push({ itemIdentifier: message.messageId });

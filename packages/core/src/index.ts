@@ -6,4 +6,5 @@ export * from "./history.ts";
 export * from "./ids.ts";
 export * from "./ports.ts";
 export * from "./quota.ts";
+export * from "./record-check.ts";
 export * from "./routing.ts";
