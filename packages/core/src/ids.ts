@@ -6,33 +6,32 @@
 import type { Clock, Random } from "./ports.ts";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
+/** Scratch for the 26 character codes of one id (ids are made one at a time: no reentrancy). */
+const scratch: number[] = new Array<number>(26).fill(0);
 
 export type IdPrefix = "pool" | "acct" | "key" | "req" | "att" | "aud" | "op" | "job";
 
 export function encodeSortable(ms: number, random: Uint8Array): string {
-  let out = "";
   let t = Math.max(0, Math.floor(ms));
-  const time: string[] = [];
-  for (let i = 0; i < 10; i++) {
-    time.push(ALPHABET[t % 32]!);
+  for (let i = 9; i >= 0; i--) {
+    scratch[i] = CODES[t % 32]!;
     t = Math.floor(t / 32);
   }
-  out = time.reverse().join("");
   // 80 bits of randomness → 16 base32 characters.
   let acc = 0;
   let bits = 0;
-  let produced = 0;
-  for (let i = 0; i < random.length && produced < 16; i++) {
+  let produced = 10;
+  for (let i = 0; i < random.length && produced < 26; i++) {
     acc = (acc << 8) | random[i]!;
     bits += 8;
-    while (bits >= 5 && produced < 16) {
+    while (bits >= 5 && produced < 26) {
       bits -= 5;
-      out += ALPHABET[(acc >> bits) & 31];
-      produced++;
+      scratch[produced++] = CODES[(acc >> bits) & 31]!;
     }
     acc &= (1 << bits) - 1;
   }
-  return out;
+  return String.fromCharCode.apply(null, produced === 26 ? scratch : scratch.slice(0, produced));
 }
 
 /** Example: `newId("req", clock, random)` → `req_01jf3k…`. */
