@@ -7,6 +7,7 @@
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { bulkheadLimitsFor, openFilesLimit } from "@codex-pooler/gateway/admission";
+import { type Hiccups, probeHiccups, sumHiccups } from "./lib/hiccup.ts";
 import {
   buildRequest,
   closedLoop,
@@ -206,6 +207,8 @@ export interface BenchResults {
     direct: HttpSide;
     gateway: HttpSide;
     addedLatencyMs: { p50: number; p90: number; p99: number; ttfbP50: number; ttfbP99: number };
+    /** The gateway's core, probed while the direct rounds ran (pinned runs only). */
+    gatewayCoreNoise?: Hiccups;
   }>;
   long?: {
     connections: number;
@@ -584,6 +587,7 @@ async function scenarios(
       phase = `short streams at ${rate}/s`;
       log(`short streams at ${rate}/s, ${plan.rateRounds} rounds of direct then gateway`);
       const runs: Record<Side, Array<{ result: LoadRun; cpu: Cpu }>> = { direct: [], gateway: [] };
+      const noise: Hiccups[] = [];
       for (let round_ = 0; round_ < plan.rateRounds; round_++) {
         for (const side of ["direct", "gateway"] as const) {
           // The first second after a pause costs more (caches, JIT, connection pools): not measured.
@@ -598,6 +602,11 @@ async function scenarios(
             countErrors(warm.errors);
             if (side === "gateway") sentThroughGateway += warm.sent;
           }
+          // The gateway's core is idle during a direct round: spin on it to see the machine's own noise there.
+          const probe =
+            side === "direct" && pinning.enabled
+              ? probeHiccups(pinning.gatewayCore, plan.rateRoundMs)
+              : undefined;
           runs[side].push(
             await measured(() =>
               fixedRate({
@@ -609,6 +618,7 @@ async function scenarios(
               }),
             ),
           );
+          if (probe) noise.push(await probe);
         }
       }
       const direct = httpSide("direct", runs.direct);
@@ -625,6 +635,7 @@ async function scenarios(
           ttfbP50: round(gateway.ttfbMs.p50 - direct.ttfbMs.p50, 3),
           ttfbP99: round(gateway.ttfbMs.p99 - direct.ttfbMs.p99, 3),
         },
+        ...(noise.length ? { gatewayCoreNoise: sumHiccups(noise) } : {}),
       });
     }
   }

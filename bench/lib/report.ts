@@ -64,10 +64,17 @@ export function markdownReport(r: BenchResults): string {
     "| --- | --- | --- | --- |",
     ...rows.map((cols) => `| ${cols.join(" | ")} |`),
   ];
+  const noise = r.fixedRate
+    .filter((f) => f.gatewayCoreNoise)
+    .map((f) => {
+      const h = f.gatewayCoreNoise!;
+      return `during the ${n(f.rate)}/s direct rounds, core ${h.core} (the gateway's, idle then) was taken from a spinning process ${h.over2ms} times for ≥ 2 ms (${h.over5ms} for ≥ 5 ms, longest ${h.maxMs} ms) in ${h.seconds} s`;
+    });
   const targets = [
     "| target | goal | measured | |",
     "| --- | --- | --- | --- |",
     ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met" : "**not met**"} |`),
   ];
-  return [...table, "", ...targets, ""].join("\n");
+  const noiseLines = noise.length ? ["", `Machine noise: ${noise.join("; ")}.`] : [];
+  return [...table, ...noiseLines, "", ...targets, ""].join("\n");
 }
