@@ -4,7 +4,7 @@
  * and refusing a bad configuration with one clear line.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,11 +27,16 @@ function baseEnv(extra: Record<string, string>): Record<string, string> {
   return { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...extra };
 }
 
+/** `serve` as a process pinned to one core starts it (taskset: util-linux). */
+const ONE_CORE = ["taskset", "-c", "0"];
+
 async function startServe(
   env: Record<string, string>,
+  prefix: string[] = [],
 ): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, "serve", "--port", String(port)], {
+  const command = [...prefix, process.execPath, BIN, "serve", "--port", String(port)];
+  const child = spawn(command[0]!, command.slice(1), {
     env: baseEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -99,13 +104,30 @@ it("runs on embedded defaults, migrates, answers /readyz, and shares its databas
   expect(await serve.exited).toBe(0);
 });
 
-it("reports draining on /readyz after SIGTERM, then exits 0", async () => {
+/** The command lines of a process's children. */
+function childCommandLines(pid: number): string[][] {
+  const out: string[][] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const children = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+    for (const c of children ? children.split(" ") : [])
+      out.push(readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0").filter(Boolean));
+  }
+  return out;
+}
+
+it.each([
+  ["", []],
+  [" (on one core: started again with single-threaded GC)", ONE_CORE],
+])("reports draining on /readyz after SIGTERM, then exits 0%s", async (_, prefix) => {
   const db = await createTestDatabase();
   try {
     const dataDir = mkdtempSync(join(tmpdir(), "cxp-pg-"));
     dirs.push(dataDir);
-    const serve = await startServe({ DATABASE_URL: db.url, CODEX_POOLER_DATA_DIR: dataDir });
+    const serve = await startServe({ DATABASE_URL: db.url, CODEX_POOLER_DATA_DIR: dataDir }, prefix);
     expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+    const restarted = childCommandLines(serve.child.pid!).filter((c) => c.includes("--single-threaded-gc"));
+    // Pinned: the gateway is the child, with the flag; otherwise there is no such child.
+    expect(restarted).toHaveLength(prefix.length ? 1 : 0);
     serve.child.kill("SIGTERM");
     let sawDraining = false;
     for (let i = 0; i < 100 && !sawDraining; i++) {
@@ -120,8 +142,12 @@ it("reports draining on /readyz after SIGTERM, then exits 0", async () => {
   }
 });
 
-it("refuses a bad configuration with exit 78 and one line naming the variable", async () => {
-  const err = await run(process.execPath, [BIN, "serve"], {
+it.each([
+  ["", []],
+  [" (through the restart on one core)", ONE_CORE],
+])("refuses a bad configuration with exit 78 and one line naming the variable%s", async (_, prefix) => {
+  const command = [...prefix, process.execPath, BIN, "serve"];
+  const err = await run(command[0]!, command.slice(1), {
     env: baseEnv({ CODEX_POOLER_UPSTREAM_SECRET_KEY: Buffer.alloc(16).toString("base64") }),
   }).catch((e: { code: number; stderr: string }) => e);
   expect((err as { code: number }).code).toBe(78);
