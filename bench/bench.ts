@@ -4,6 +4,7 @@
  * key over several upstream accounts. What it measures and the latest figures:
  * the "Performance" section of the README.
  */
+import { readFileSync } from "node:fs";
 import { cpus, freemem, loadavg, release, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { bulkheadLimitsFor, openFilesLimit } from "@codex-pooler/gateway/admission";
@@ -25,6 +26,8 @@ import {
   planPinning,
   processCpuMicros,
   processRssBytes,
+  processTree,
+  processTreeCpuMicros,
   processTreeRssBytes,
 } from "./lib/proc.ts";
 import { type BenchStack, type RecordCount, startBenchStack } from "./lib/stack.ts";
@@ -312,7 +315,7 @@ async function scenarios(
     Array.from({ length: n }, (_, i) => request(side, i, text));
 
   const cpuNow = () => ({
-    gw: processCpuMicros(stack.gateway.pid),
+    gw: processTreeCpuMicros(stack.gateway.pid),
     sim: processCpuMicros(stack.sim.pid),
     self: process.cpuUsage(),
     cores: coreTimes(),
@@ -706,6 +709,15 @@ async function machine(stack: BenchStack): Promise<Record<string, unknown>> {
     postgres,
     database: stack.database,
     gatewayOpenFilesLimit: openFilesLimit(stack.gateway.pid) ?? "unknown",
+    gatewayGc: processTree(stack.gateway.pid).some((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("--single-threaded-gc");
+      } catch {
+        return false;
+      }
+    })
+      ? "single-threaded (serve on one CPU)"
+      : "V8 default (helper threads)",
     damon: damonState(),
     shared: "2-core machine shared with other engineers' work: expect noise (load average recorded)",
   };

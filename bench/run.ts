@@ -14,7 +14,7 @@
  *                                      extra Node flags for the gateway (an experiment; recorded)
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -80,7 +80,10 @@ spawnSync(join(root, "node_modules", ".bin", "biome"), ["format", "--write", jso
 process.stdout.write(`\n${table}\n`);
 
 if (profileDir) {
-  const profile = readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"));
+  // The largest profile is the gateway's main thread (a waiting parent process and the module loader's thread write small ones).
+  const profile = readdirSync(profileDir)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort((a, b) => statSync(join(profileDir, b)).size - statSync(join(profileDir, a)).size)[0];
   if (!profile) throw new Error(`no .cpuprofile in ${profileDir}`);
   const summary = profileMarkdown(summarizeProfile(join(profileDir, profile)));
   const mdFile = join(outDir, `${day}-profile-${profileScenario}.md`);

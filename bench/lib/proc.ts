@@ -29,6 +29,22 @@ export function processCpuMicros(pid: number): number {
   return ((utime + stime) / clockTicks()) * 1e6;
 }
 
+/**
+ * CPU time of a process and its descendants, in microseconds (`serve` on one
+ * core starts itself again with single-threaded GC; the parent only waits).
+ */
+export function processTreeCpuMicros(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      sum += processCpuMicros(p);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return sum;
+}
+
 /** Resident set size of a process, in bytes. */
 export function processRssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
