@@ -34,10 +34,15 @@ export function processCpuMicros(pid: number): number {
  * core starts itself again with single-threaded GC; the parent only waits).
  */
 export function processTreeCpuMicros(pid: number): number {
+  return sumOverTree(pid, processCpuMicros);
+}
+
+/** `measure` summed over a process and its descendants (those that exit meanwhile count 0). */
+function sumOverTree(pid: number, measure: (pid: number) => number): number {
   let sum = 0;
   for (const p of processTree(pid)) {
     try {
-      sum += processCpuMicros(p);
+      sum += measure(p);
     } catch {
       // exited meanwhile
     }
@@ -79,15 +84,7 @@ export function processTree(pid: number): number[] {
  * esbuild helper).
  */
 export function processTreeRssBytes(pid: number): number {
-  let sum = 0;
-  for (const p of processTree(pid)) {
-    try {
-      sum += processRssBytes(p);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return sum;
+  return sumOverTree(pid, processRssBytes);
 }
 
 export interface CoreTimes {
