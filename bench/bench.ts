@@ -29,6 +29,7 @@ import {
   processTree,
   processTreeCpuMicros,
   processTreeRssBytes,
+  speedProbe,
 } from "./lib/proc.ts";
 import { type BenchStack, type RecordCount, startBenchStack } from "./lib/stack.ts";
 import { type LatencySummary, round, summarize } from "./lib/stats.ts";
@@ -719,6 +720,7 @@ async function machine(stack: BenchStack): Promise<Record<string, unknown>> {
       ? "single-threaded (serve on one CPU)"
       : "V8 default (helper threads)",
     damon: damonState(),
+    speed: speedProbe(),
     shared: "2-core machine shared with other engineers' work: expect noise (load average recorded)",
   };
 }

@@ -5,7 +5,7 @@
  * through `taskset` (util-linux), when the machine has more than one core.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
 let ticksPerSecond: number | undefined;
@@ -172,4 +172,42 @@ export function damonState(): string {
   } catch {
     return "not present";
   }
+}
+
+export interface SpeedProbe {
+  /** A 64-byte write to /dev/null from Node, µs per call (the kernel entry a socket read or write also pays). */
+  syscallUs: number;
+  /** A fixed integer loop of 10⁸ steps, ms (the CPU's own speed). */
+  loopMs: number;
+}
+
+/**
+ * How fast this machine is right now, measured the same way in every run.
+ * Virtual machines here differ several-fold in what a system call costs (one
+ * host took 1.6 µs for a write to /dev/null), and every request the gateway
+ * relays pays a dozen of them: compare runs from different hosts with this
+ * and with the simulator's own CPU per request, not by their absolute figures.
+ * Each figure is the fastest of five tries, on the current core.
+ */
+export function speedProbe(): SpeedProbe {
+  const fd = openSync("/dev/null", "w");
+  const bytes = Buffer.alloc(64);
+  let syscallUs = Number.POSITIVE_INFINITY;
+  let loopMs = Number.POSITIVE_INFINITY;
+  try {
+    for (let t = 0; t < 5; t++) {
+      const calls = 20_000;
+      const a = performance.now();
+      for (let i = 0; i < calls; i++) writeSync(fd, bytes);
+      syscallUs = Math.min(syscallUs, ((performance.now() - a) * 1000) / calls);
+      const b = performance.now();
+      let x = 0;
+      for (let i = 0; i < 100_000_000; i++) x = (x + i) | 0;
+      if (x === 1) bytes[0] = 1; // keeps the loop from being optimised away
+      loopMs = Math.min(loopMs, performance.now() - b);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { syscallUs: Math.round(syscallUs * 1000) / 1000, loopMs: Math.round(loopMs) };
 }

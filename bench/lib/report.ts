@@ -1,5 +1,6 @@
 /** The Markdown table of one run (what the README's Performance section shows). */
 import type { BenchResults } from "../bench.ts";
+import type { SpeedProbe } from "./proc.ts";
 
 const n = (v: number) => v.toLocaleString("en-US");
 const ms = (v: number) => `${v.toFixed(2)} ms`;
@@ -76,5 +77,12 @@ export function markdownReport(r: BenchResults): string {
     ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met" : "**not met**"} |`),
   ];
   const noiseLines = noise.length ? ["", `Machine noise: ${noise.join("; ")}.`] : [];
-  return [...table, ...noiseLines, "", ...targets, ""].join("\n");
+  const speed = r.machine["speed"] as SpeedProbe | undefined;
+  const speedLines = speed
+    ? [
+        "",
+        `Machine speed: a 64-byte write to /dev/null took ${speed.syscallUs} µs from Node, a 10⁸-step integer loop ${speed.loopMs} ms (compare hosts by these and by the simulator's CPU per request).`,
+      ]
+    : [];
+  return [...table, ...noiseLines, ...speedLines, "", ...targets, ""].join("\n");
 }

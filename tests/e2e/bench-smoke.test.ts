@@ -32,8 +32,13 @@ describe("bench smoke", () => {
     expect(results.records.afterStop.total).toBe(results.records.expected);
     expect(results.postgresRowWrites?.["request_records"]).toBeDefined();
 
+    const speed = results.machine["speed"] as { syscallUs: number; loopMs: number };
+    expect(speed.syscallUs).toBeGreaterThan(0);
+    expect(speed.loopMs).toBeGreaterThan(0);
+
     const table = markdownReport(results);
     expect(table).toContain("through the gateway");
+    expect(table).toContain(`write to /dev/null took ${speed.syscallUs} µs`);
     expect(table).toContain("lost request records");
   });
 });
