@@ -29,6 +29,7 @@ import {
   processTree,
   processTreeCpuMicros,
   processTreeRssBytes,
+  processTreeWakeups,
   speedProbe,
 } from "./lib/proc.ts";
 import { type BenchStack, type RecordCount, startBenchStack } from "./lib/stack.ts";
@@ -127,6 +128,8 @@ interface Cpu {
   loadGeneratorUs: number;
   wallMs: number;
   coreBusy: number[];
+  /** Times the gateway's threads went to sleep waiting (voluntary context switches). */
+  gatewayWakeups?: number;
 }
 
 export interface HttpSide {
@@ -148,6 +151,8 @@ export interface HttpSide {
   /** CPU of the process that served the client (gateway or simulator) per successful request, µs. */
   serverCpuUsPerRequest: number;
   gatewayCpuUsPerRequest?: number;
+  /** Times the gateway went to sleep and woke again, per request (below saturation ≈ one per request). */
+  gatewayWakeupsPerRequest?: number;
   simulatorCpuUsPerRequest: number;
 }
 
@@ -317,6 +322,7 @@ async function scenarios(
 
   const cpuNow = () => ({
     gw: processTreeCpuMicros(stack.gateway.pid),
+    gwWakeups: processTreeWakeups(stack.gateway.pid),
     sim: processCpuMicros(stack.sim.pid),
     self: process.cpuUsage(),
     cores: coreTimes(),
@@ -335,6 +341,7 @@ async function scenarios(
         loadGeneratorUs: self.user + self.system,
         wallMs: Math.round(b.at - a.at),
         coreBusy: coreBusy(a.cores, b.cores),
+        gatewayWakeups: b.gwWakeups - a.gwWakeups,
       },
     };
   }
@@ -351,7 +358,14 @@ async function scenarios(
     let conns = 0;
     let lag = 0;
     const kinds: Record<string, number> = {};
-    const cpu: Cpu = { gatewayUs: 0, simulatorUs: 0, loadGeneratorUs: 0, wallMs: 0, coreBusy: [] };
+    const cpu: Cpu = {
+      gatewayUs: 0,
+      simulatorUs: 0,
+      loadGeneratorUs: 0,
+      wallMs: 0,
+      coreBusy: [],
+      gatewayWakeups: 0,
+    };
     const busy: number[][] = [];
     for (const { result: r, cpu: c } of runs) {
       for (const v of r.latenciesUs) lat.push(v);
@@ -369,6 +383,7 @@ async function scenarios(
       cpu.simulatorUs += c.simulatorUs;
       cpu.loadGeneratorUs += c.loadGeneratorUs;
       cpu.wallMs += c.wallMs;
+      cpu.gatewayWakeups = (cpu.gatewayWakeups ?? 0) + (c.gatewayWakeups ?? 0);
       busy.push(c.coreBusy);
     }
     cpu.coreBusy = (busy[0] ?? []).map((_, i) =>
@@ -393,7 +408,12 @@ async function scenarios(
       ...(runs.some((r) => r.result.sendLagP99Us !== undefined) ? { sendLagP99Us: lag } : {}),
       cpu: { ...cpu, gatewayUs: Math.round(cpu.gatewayUs), simulatorUs: Math.round(cpu.simulatorUs) },
       serverCpuUsPerRequest: perOk(side === "gateway" ? cpu.gatewayUs : cpu.simulatorUs),
-      ...(side === "gateway" ? { gatewayCpuUsPerRequest: perOk(cpu.gatewayUs) } : {}),
+      ...(side === "gateway"
+        ? {
+            gatewayCpuUsPerRequest: perOk(cpu.gatewayUs),
+            gatewayWakeupsPerRequest: ok > 0 ? round((cpu.gatewayWakeups ?? 0) / ok, 2) : 0,
+          }
+        : {}),
       simulatorCpuUsPerRequest: perOk(cpu.simulatorUs),
     };
   };

@@ -37,6 +37,32 @@ export function processTreeCpuMicros(pid: number): number {
   return sumOverTree(pid, processCpuMicros);
 }
 
+/**
+ * How often a process's threads went to sleep waiting for something
+ * (voluntary context switches, from each thread's /proc status). For a
+ * gateway below saturation that is about once per wake-up of its event
+ * loop: each one then pays the cost of resuming on a core that went idle.
+ */
+export function processWakeups(pid: number): number {
+  let sum = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(
+        readFileSync(`/proc/${pid}/task/${task}/status`, "utf8"),
+      );
+      if (m) sum += Number(m[1]);
+    } catch {
+      // thread gone meanwhile
+    }
+  }
+  return sum;
+}
+
+/** Wake-ups of a process and its descendants. */
+export function processTreeWakeups(pid: number): number {
+  return sumOverTree(pid, processWakeups);
+}
+
 /** `measure` summed over a process and its descendants (those that exit meanwhile count 0). */
 function sumOverTree(pid: number, measure: (pid: number) => number): number {
   let sum = 0;

@@ -4,6 +4,8 @@ import type { SpeedProbe } from "./proc.ts";
 
 const n = (v: number) => v.toLocaleString("en-US");
 const ms = (v: number) => `${v.toFixed(2)} ms`;
+/** The gateway's sleeps per request: ≈ 1 means each request woke an idle process. */
+const wakeups = (v: number | undefined) => (v === undefined ? "" : `, ${v} wake-ups/req`);
 const signed = (v: number) => `${v >= 0 ? "+" : ""}${v.toFixed(2)} ms`;
 
 export function markdownReport(r: BenchResults): string {
@@ -14,7 +16,7 @@ export function markdownReport(r: BenchResults): string {
       `short streams (${s.gateway.eventsPerStream} SSE events), closed loop, ${s.connections} connections`,
       `${n(s.direct.requestsPerSecond)} req/s, p50 ${ms(s.direct.latencyMs.p50)}, p99 ${ms(s.direct.latencyMs.p99)} (simulator CPU ${s.direct.simulatorCpuUsPerRequest} µs/req)`,
       `${n(s.gateway.requestsPerSecond)} req/s, p50 ${ms(s.gateway.latencyMs.p50)}, p99 ${ms(s.gateway.latencyMs.p99)}`,
-      `gateway CPU ${s.gateway.gatewayCpuUsPerRequest} µs/req (core 0 busy ${Math.round((s.gateway.cpu.coreBusy[0] ?? 0) * 100)} %)`,
+      `gateway CPU ${s.gateway.gatewayCpuUsPerRequest} µs/req (core 0 busy ${Math.round((s.gateway.cpu.coreBusy[0] ?? 0) * 100)} %)${wakeups(s.gateway.gatewayWakeupsPerRequest)}`,
     ]);
   }
   for (const f of r.fixedRate) {
@@ -22,7 +24,7 @@ export function markdownReport(r: BenchResults): string {
       `short streams at ${n(f.rate)} req/s (${f.rounds}× alternating)`,
       `p50 ${ms(f.direct.latencyMs.p50)}, p99 ${ms(f.direct.latencyMs.p99)}`,
       `p50 ${ms(f.gateway.latencyMs.p50)}, p99 ${ms(f.gateway.latencyMs.p99)}`,
-      `added p50 ${signed(f.addedLatencyMs.p50)}, p99 ${signed(f.addedLatencyMs.p99)}; gateway CPU ${f.gateway.gatewayCpuUsPerRequest} µs/req`,
+      `added p50 ${signed(f.addedLatencyMs.p50)}, p99 ${signed(f.addedLatencyMs.p99)}; gateway CPU ${f.gateway.gatewayCpuUsPerRequest} µs/req${wakeups(f.gateway.gatewayWakeupsPerRequest)}`,
     ]);
   }
   const l = r.long;

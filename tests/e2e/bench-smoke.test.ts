@@ -26,6 +26,8 @@ describe("bench smoke", () => {
     expect(results.long?.gateway.eventsPerStream).toBeGreaterThanOrEqual(PLANS.smoke.longTokens);
     expect(results.long?.gateway.eventsPerStream).toBe(results.long?.direct.eventsPerStream);
     expect(results.shortMax?.gateway.gatewayCpuUsPerRequest).toBeGreaterThan(0);
+    // Below saturation the gateway sleeps between requests: its wake-ups are counted.
+    for (const f of results.fixedRate) expect(f.gateway.gatewayWakeupsPerRequest).toBeGreaterThan(0);
 
     expect(results.gatewayExitCode).toBe(0);
     expect(results.records.lost).toBe(0);
@@ -39,6 +41,7 @@ describe("bench smoke", () => {
     const table = markdownReport(results);
     expect(table).toContain("through the gateway");
     expect(table).toContain(`write to /dev/null took ${speed.syscallUs} µs`);
+    expect(table).toContain("wake-ups/req");
     expect(table).toContain("lost request records");
   });
 });
