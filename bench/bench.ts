@@ -216,6 +216,11 @@ export interface BenchResults {
     direct: HttpSide;
     gateway: HttpSide;
     addedLatencyMs: { p50: number; p90: number; p99: number; ttfbP50: number; ttfbP99: number };
+    /**
+     * Added p99 of each round on its own (gateway round i minus the direct
+     * round just before it): how far the figure moves within one run.
+     */
+    addedP99ByRoundMs: number[];
     /** The gateway's core, probed while the direct rounds ran (pinned runs only). */
     gatewayCoreNoise?: Hiccups;
   }>;
@@ -659,6 +664,12 @@ async function scenarios(
           ttfbP50: round(gateway.ttfbMs.p50 - direct.ttfbMs.p50, 3),
           ttfbP99: round(gateway.ttfbMs.p99 - direct.ttfbMs.p99, 3),
         },
+        addedP99ByRoundMs: runs.gateway.map((g, i) =>
+          round(
+            summarize(g.result.latenciesUs).p99 - summarize(runs.direct[i]?.result.latenciesUs ?? []).p99,
+            3,
+          ),
+        ),
         ...(noise.length ? { gatewayCoreNoise: sumHiccups(noise) } : {}),
       });
     }

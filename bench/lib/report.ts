@@ -78,6 +78,10 @@ export function markdownReport(r: BenchResults): string {
     "| --- | --- | --- | --- |",
     ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "met" : "**not met**"} |`),
   ];
+  const byRound = r.fixedRate
+    .filter((f) => f.addedP99ByRoundMs.length > 1)
+    .map((f) => `at ${n(f.rate)}/s ${f.addedP99ByRoundMs.map(signed).join(", ")}`);
+  const byRoundLines = byRound.length ? ["", `Added p99 of each round alone: ${byRound.join("; ")}.`] : [];
   const noiseLines = noise.length ? ["", `Machine noise: ${noise.join("; ")}.`] : [];
   const speed = r.machine["speed"] as SpeedProbe | undefined;
   const speedLines = speed
@@ -86,5 +90,5 @@ export function markdownReport(r: BenchResults): string {
         `Machine speed: a 64-byte write to /dev/null took ${speed.syscallUs} µs from Node, a 10⁸-step integer loop ${speed.loopMs} ms (compare hosts by these and by the simulator's CPU per request).`,
       ]
     : [];
-  return [...table, ...noiseLines, ...speedLines, "", ...targets, ""].join("\n");
+  return [...table, ...byRoundLines, ...noiseLines, ...speedLines, "", ...targets, ""].join("\n");
 }

@@ -27,7 +27,10 @@ describe("bench smoke", () => {
     expect(results.long?.gateway.eventsPerStream).toBe(results.long?.direct.eventsPerStream);
     expect(results.shortMax?.gateway.gatewayCpuUsPerRequest).toBeGreaterThan(0);
     // Below saturation the gateway sleeps between requests: its wake-ups are counted.
-    for (const f of results.fixedRate) expect(f.gateway.gatewayWakeupsPerRequest).toBeGreaterThan(0);
+    for (const f of results.fixedRate) {
+      expect(f.gateway.gatewayWakeupsPerRequest).toBeGreaterThan(0);
+      expect(f.addedP99ByRoundMs).toHaveLength(f.rounds);
+    }
 
     expect(results.gatewayExitCode).toBe(0);
     expect(results.records.lost).toBe(0);
