@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RequestAbort } from "./abort.ts";
 import { createUpstreamAgent, sendUpstream } from "./client.ts";
 
 // A local HTTP server stands in for the upstream: these check the client's own contract.
@@ -16,6 +17,7 @@ beforeAll(async () => {
       setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
+    if (req.url === "/base/hang") return; // no answer at all: the client aborts
     if (req.url === "/base/slow") {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("event: one\ndata: {}\n\n");
@@ -59,32 +61,66 @@ describe("sendUpstream", () => {
     expect(got.join("")).toBe("event: one\ndata: {}\n\n");
   });
 
-  it("rejects before the answer and ends the body after it when the signal aborts", async () => {
-    const early = new AbortController();
-    early.abort();
-    await expect(
-      sendUpstream({
+  // The gateway passes its own RequestAbort; other callers an AbortSignal. Both must behave alike.
+  const kinds = [
+    {
+      kind: "AbortController",
+      make: () => {
+        const c = new AbortController();
+        return { signal: c.signal, abort: () => c.abort() };
+      },
+    },
+    {
+      kind: "RequestAbort",
+      make: () => {
+        const a = new RequestAbort();
+        return { signal: a, abort: () => a.abort() };
+      },
+    },
+  ];
+
+  it.each(kinds)(
+    "$kind: rejects before the answer and ends the body after it when aborted",
+    async ({ make }) => {
+      const early = make();
+      early.abort();
+      await expect(
+        sendUpstream({
+          baseUrl,
+          path: "/ok",
+          method: "GET",
+          headers: {},
+          agent,
+          signal: early.signal,
+        }),
+      ).rejects.toThrow(/abort/i);
+
+      // Aborted while waiting for the head: the promise rejects and the exchange ends.
+      const waiting = make();
+      const pending = sendUpstream({
         baseUrl,
-        path: "/ok",
+        path: "/hang",
         method: "GET",
         headers: {},
         agent,
-        signal: early.signal,
-      }),
-    ).rejects.toThrow();
+        signal: waiting.signal,
+      });
+      setTimeout(() => waiting.abort(), 20);
+      await expect(pending).rejects.toThrow(/abort/i);
 
-    const late = new AbortController();
-    const res = await sendUpstream({
-      baseUrl,
-      path: "/slow",
-      method: "GET",
-      headers: {},
-      agent,
-      signal: late.signal,
-    });
-    const reading = (async () => {
-      for await (const _ of res.body) late.abort();
-    })();
-    await expect(reading).rejects.toThrow(/destroyed|abort/i);
-  });
+      const late = make();
+      const res = await sendUpstream({
+        baseUrl,
+        path: "/slow",
+        method: "GET",
+        headers: {},
+        agent,
+        signal: late.signal,
+      });
+      const reading = (async () => {
+        for await (const _ of res.body) late.abort();
+      })();
+      await expect(reading).rejects.toThrow(/destroyed|abort/i);
+    },
+  );
 });

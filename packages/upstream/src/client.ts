@@ -9,6 +9,7 @@
  * `text()`.
  */
 import { Agent, type Dispatcher } from "undici";
+import type { AbortLike } from "./abort.ts";
 import {
   type ExchangeControl,
   type ExchangeHandler,
@@ -103,7 +104,7 @@ export interface UpstreamRequest {
   method: "GET" | "POST";
   headers: Record<string, string>;
   body?: string | Buffer;
-  signal?: AbortSignal;
+  signal?: AbortLike;
   agent: UpstreamAgent;
 }
 
@@ -269,7 +270,7 @@ export function sendUpstream(req: UpstreamRequest): Promise<UpstreamResponse> {
  * (the account's bearer token) or body.
  */
 class UpstreamCall implements ExchangeHandler {
-  #signal: AbortSignal | undefined;
+  #signal: AbortLike | undefined;
   #resolve: ((r: UpstreamResponse) => void) | undefined;
   #reject: ((e: Error) => void) | undefined;
   #control: ExchangeControl | undefined;
@@ -285,7 +286,7 @@ class UpstreamCall implements ExchangeHandler {
   };
 
   constructor(
-    signal: AbortSignal | undefined,
+    signal: AbortLike | undefined,
     resolve: (r: UpstreamResponse) => void,
     reject: (e: Error) => void,
   ) {
@@ -347,7 +348,7 @@ function targetOf(baseUrl: string): { origin: Origin; basePath: string } {
   return lastBase;
 }
 
-function abortReason(signal: AbortSignal | undefined): Error {
+function abortReason(signal: AbortLike | undefined): Error {
   const reason = signal?.reason;
   return reason instanceof Error ? reason : abortError("request aborted");
 }

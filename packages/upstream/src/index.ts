@@ -1,3 +1,4 @@
+export * from "./abort.ts";
 export * from "./client.ts";
 export * from "./decode.ts";
 export * from "./failures.ts";

@@ -11,6 +11,7 @@ import {
   parseQuotaHeaders,
 } from "@codex-pooler/core";
 import {
+  type AbortLike,
   classifyHttpFailure,
   type Failure,
   readCapped,
@@ -118,7 +119,7 @@ async function httpAttemptOnce(
     clientHeaders: Readonly<Record<string, string>>;
     body?: Buffer | string;
     stream: boolean;
-    signal: AbortSignal;
+    signal: AbortLike;
     /** After a 401 token_expired on this account: refresh before sending. */
     forceRefreshFrom?: number;
   },

@@ -46,7 +46,7 @@ export function createCompactHandler(deps: ResponsesDeps, route = "responses_com
             clientHeaders: req.headers,
             body: JSON.stringify(payload),
             stream: false,
-            signal: abort.signal,
+            signal: abort,
           });
           attempt.durationMs = deps.clock.now() - attempt.startedAt;
           if (result.kind === "unavailable") {

@@ -6,6 +6,7 @@
  * recorder at the end, whatever happened.
  */
 import { DomainError } from "@codex-pooler/core";
+import { RequestAbort } from "@codex-pooler/upstream";
 import type { Bulkhead } from "../admission.ts";
 import { type AuthenticatedKey, authorizePoolRequest } from "../auth/keys.ts";
 import { type RequestRecord, startRecord } from "../records.ts";
@@ -19,7 +20,7 @@ export interface RecordedContext {
   res: ResponseStream;
   requestId: string;
   startedAt: number;
-  abort: AbortController;
+  abort: RequestAbort;
   record: RequestRecord;
   key: AuthenticatedKey;
   pool: PoolState;
@@ -65,7 +66,7 @@ export function recordedHttpHandler(
   return async (req: IncomingRequest, res: ResponseStream): Promise<void> => {
     const startedAt = deps.clock.now();
     const requestId = deps.newId("req");
-    const abort = new AbortController();
+    const abort = new RequestAbort();
     res.onAbort(() => abort.abort());
     const record = startRecord({
       id: requestId,
@@ -113,7 +114,7 @@ export function recordedHttpHandler(
       release?.();
       record.completedAt = deps.clock.now();
       record.durationMs = record.completedAt - startedAt;
-      if (abort.signal.aborted && record.status !== "succeeded") record.status = "cancelled";
+      if (abort.aborted && record.status !== "succeeded") record.status = "cancelled";
       deps.recorder.record(record);
     }
   };

@@ -20,6 +20,7 @@ import {
 import {
   decodeBody,
   isClientVisibleResponseHeader,
+  type RequestAbort,
   SseWatcher,
   type SseWatcher as SseWatcherType,
   type StreamSignal,
@@ -155,7 +156,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
           } else answerError(res, record, new DomainError("no_eligible_account", { retryAfterSeconds: 5 }));
         },
         attempt: async (ctx) => {
-          if (abort.signal.aborted) return { kind: "done" };
+          if (abort.aborted) return { kind: "done" };
           const attempt = startAttempt(record, {
             id: deps.newId("att"),
             attemptNo: ctx.attemptNo,
@@ -169,7 +170,7 @@ export function createResponsesHandler(deps: ResponsesDeps, route = "responses")
             // No local keeps the payload: this frame stays suspended for the whole stream.
             body: payloadFor(ctx.moved),
             stream: true,
-            signal: abort.signal,
+            signal: abort,
           });
           const finish = () => {
             attempt.durationMs = deps.clock.now() - attempt.startedAt;
@@ -234,7 +235,7 @@ interface RelayContext {
   record: RequestRecord;
   attempt: AttemptRecord;
   requestId: string;
-  abort: AbortController;
+  abort: RequestAbort;
   accountId: string;
   startedAt: number;
 }
@@ -355,7 +356,7 @@ async function relayStream(
       if (res.aborted) break;
     }
   } catch (err) {
-    if (!ctx.abort.signal.aborted)
+    if (!ctx.abort.aborted)
       deps.logger.warn(
         { accountId: ctx.accountId, code: (err as { code?: string }).code },
         "upstream stream broke",
@@ -369,7 +370,7 @@ async function relayStream(
   record.accountId = ctx.accountId;
   record.httpStatus = 200;
 
-  if (res.aborted || ctx.abort.signal.aborted) {
+  if (res.aborted || ctx.abort.aborted) {
     upstream.body.destroy();
     attempt.status = "cancelled";
     record.status = "cancelled";

@@ -166,7 +166,7 @@ export function createV1Handler(deps: ResponsesDeps, mode: Mode) {
             clientHeaders: ctx.req.headers,
             body,
             stream: true,
-            signal: ctx.abort.signal,
+            signal: ctx.abort,
           });
           attempt.durationMs = deps.clock.now() - attempt.startedAt;
           if (result.kind === "unavailable") {
@@ -283,14 +283,14 @@ export async function relayTranslated(
       if (committed && res.aborted) break;
     }
   } catch (err) {
-    if (!ctx.abort.signal.aborted)
+    if (!ctx.abort.aborted)
       deps.logger.warn({ accountId, code: (err as { code?: string }).code }, "upstream stream broke");
   }
 
   attempt.durationMs = deps.clock.now() - attempt.startedAt;
   attempt.httpStatus = 200;
   ctx.record.accountId = accountId;
-  if (ctx.abort.signal.aborted || res.aborted) {
+  if (ctx.abort.aborted || res.aborted) {
     body.destroy();
     attempt.status = "cancelled";
     ctx.record.status = "cancelled";
