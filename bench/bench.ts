@@ -129,7 +129,7 @@ interface Cpu {
   wallMs: number;
   coreBusy: number[];
   /** Times the gateway's threads went to sleep waiting (voluntary context switches). */
-  gatewayWakeups?: number;
+  gatewayWakeups: number;
 }
 
 export interface HttpSide {
@@ -388,7 +388,7 @@ async function scenarios(
       cpu.simulatorUs += c.simulatorUs;
       cpu.loadGeneratorUs += c.loadGeneratorUs;
       cpu.wallMs += c.wallMs;
-      cpu.gatewayWakeups = (cpu.gatewayWakeups ?? 0) + (c.gatewayWakeups ?? 0);
+      cpu.gatewayWakeups += c.gatewayWakeups;
       busy.push(c.coreBusy);
     }
     cpu.coreBusy = (busy[0] ?? []).map((_, i) =>
@@ -416,7 +416,7 @@ async function scenarios(
       ...(side === "gateway"
         ? {
             gatewayCpuUsPerRequest: perOk(cpu.gatewayUs),
-            gatewayWakeupsPerRequest: ok > 0 ? round((cpu.gatewayWakeups ?? 0) / ok, 2) : 0,
+            gatewayWakeupsPerRequest: ok > 0 ? round(cpu.gatewayWakeups / ok, 2) : 0,
           }
         : {}),
       simulatorCpuUsPerRequest: perOk(cpu.simulatorUs),
